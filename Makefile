@@ -1,0 +1,67 @@
+# The two commands of the README: `make run` (embedded default) and `make test` (real services).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+PORT ?= 8000
+
+# The suite and the benchmarks run on PostgreSQL and Redis.
+TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal \
+	REDIS_URL=redis://127.0.0.1:6379/0 DJANGO_DEBUG=false DJANGO_SECRET_KEY=test-only-secret-key \
+	DJANGO_SECURE_SSL_REDIRECT=false
+DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
+	DJANGO_SECRET_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+.PHONY: help install run test lint migrations-check deploy-check services pytest
+
+help:
+	@echo "make run   - start the portal with demo data on http://localhost:$(PORT)/ (no servers needed)"
+	@echo "make test  - lint, checks and the whole suite on PostgreSQL + Redis"
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(BIN)/uv uv.lock pyproject.toml
+	$(BIN)/uv sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	@mkdir -p var
+	DJANGO_DEBUG=true $(BIN)/python manage.py migrate --no-input -v 0
+	DJANGO_DEBUG=true $(BIN)/python manage.py seed_demo
+	@echo
+	@echo "  Officer Safety Bulletins is starting on http://localhost:$(PORT)/"
+	@echo "  Demo sign-ins (password portal-demo-2026):"
+	@echo "    officer@demo.test    sworn officer, 17th Precinct"
+	@echo "    officer2@demo.test   sworn officer, 75th Precinct"
+	@echo "    auxiliary@demo.test  auxiliary officer, 17th Precinct"
+	@echo "    sergeant@demo.test   supervisor, 17th Precinct"
+	@echo "    admin@demo.test      agency admin"
+	@echo "  Stop with Ctrl-C."
+	@echo
+	DJANGO_DEBUG=true PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+services:
+	@bash .ci/services
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrations-check: install
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+
+deploy-check: install
+	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+pytest: install services
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+test: install services lint migrations-check deploy-check pytest

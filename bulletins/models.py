@@ -1,0 +1,326 @@
+import hashlib
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q
+
+from portal.models import Unit, User
+
+DEFAULT_REVIEW_INTERVAL = timedelta(hours=72)
+
+
+class BulletinQuerySet(models.QuerySet):
+    def published(self):
+        return self.exclude(status=Bulletin.Status.DRAFT)
+
+    def in_force(self, now):
+        """Published, taken effect and not ended - decided by the clock, not by the sweep."""
+        return self.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            status__in=Bulletin.LIVE_STATUSES,
+            effective_at__lte=now,
+        )
+
+    def ended(self, now):
+        """What is no longer in force: lifted, expired (recorded or due by the clock)."""
+        return self.filter(
+            Q(status__in=[Bulletin.Status.LIFTED, Bulletin.Status.EXPIRED])
+            | Q(status__in=Bulletin.LIVE_STATUSES, expires_at__lte=now)
+        )
+
+    def addressed_to(self, user):
+        """Bulletins whose audience rule includes `user`, or who were told (a recipient row)."""
+        return self.filter(
+            Exists(AudienceUnit.objects.matching(user).filter(bulletin=OuterRef("pk")))
+            | Exists(Recipient.objects.filter(bulletin=OuterRef("pk"), user=user))
+        )
+
+    def urgent_first(self):
+        return self.order_by("priority", F("effective_at").desc(nulls_last=True), "-id")
+
+
+class Bulletin(models.Model):
+    class Kind(models.TextChoices):
+        ORDER = "order", "Order"
+        ADVISORY = "advisory", "Advisory"
+        INTELLIGENCE = "intelligence", "Intelligence"
+        INFORMATION = "information", "Information"
+
+    class Priority(models.IntegerChoices):
+        IMMEDIATE = 1, "Officer safety - immediate"
+        PRIORITY = 2, "Priority"
+        ROUTINE = 3, "Routine"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        IN_FORCE = "in_force", "In force"
+        EXPIRED = "expired", "Expired"
+        LIFTED = "lifted", "Lifted"
+
+    LIVE_STATUSES = (Status.SCHEDULED, Status.IN_FORCE)
+
+    # CAP 1.2 urgency / severity / certainty for each priority.
+    CAP_LEVELS = {
+        Priority.IMMEDIATE: ("Immediate", "Extreme", "Likely"),
+        Priority.PRIORITY: ("Expected", "Severe", "Likely"),
+        Priority.ROUTINE: ("Future", "Moderate", "Possible"),
+    }
+
+    agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ORDER)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.PRIORITY)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+
+    # The current text: the draft while unpublished, then a copy of the latest version.
+    title = models.CharField(max_length=200)
+    instruction = models.CharField("instructions", max_length=300)
+    body = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, editable=False)
+
+    # Audience beyond the units (see AudienceUnit).
+    to_sworn = models.BooleanField("sworn members", default=True)
+    to_auxiliary = models.BooleanField("auxiliary members", default=True)
+    to_civilian = models.BooleanField("civilian members", default=True)
+    supervisors_only = models.BooleanField(default=False)
+
+    # Time span. expires_at NULL means "until further notice".
+    effective_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    review_interval = models.DurationField(default=DEFAULT_REVIEW_INTERVAL)
+    next_review_at = models.DateTimeField(null=True, blank=True)
+    review_requested_at = models.DateTimeField(null=True, blank=True)
+    last_reaffirmed_at = models.DateTimeField(null=True, blank=True)
+    last_reaffirmed_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    version = models.PositiveIntegerField(default=0)
+    ack_version = models.PositiveIntegerField(
+        default=0, help_text="The latest material version: acknowledgements of it or later count."
+    )
+    issued_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+
+    objects = BulletinQuerySet.as_manager()
+
+    class Meta:
+        permissions = [
+            ("author_bulletin", "Can write, publish, amend and lift bulletins in scope"),
+            ("view_coverage", "Can see acknowledgement coverage in scope"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "effective_at"], name="bulletin_status_effective_idx"),
+            models.Index(fields=["status", "expires_at"], name="bulletin_status_expires_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True)
+                | Q(effective_at__isnull=True)
+                | Q(expires_at__gt=F("effective_at")),
+                name="bulletin_ends_after_it_takes_effect",
+            ),
+            models.CheckConstraint(
+                condition=Q(ack_version__lte=F("version")),
+                name="bulletin_ack_version_is_a_published_version",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def requires_acknowledgement(self):
+        return self.kind == self.Kind.ORDER
+
+    @property
+    def is_restricted(self):
+        return self.kind == self.Kind.INTELLIGENCE
+
+    @property
+    def is_until_further_notice(self):
+        return self.expires_at is None
+
+    @property
+    def cap_levels(self):
+        return self.CAP_LEVELS[self.priority]
+
+    def state_at(self, now):
+        """The state a reader sees at `now`: the clock decides, not the last recorded status."""
+        if self.status in (self.Status.DRAFT, self.Status.LIFTED, self.Status.EXPIRED):
+            return self.status
+        if self.effective_at and self.effective_at > now:
+            return self.Status.SCHEDULED
+        if self.expires_at and self.expires_at <= now:
+            return self.Status.EXPIRED
+        return self.Status.IN_FORCE
+
+
+class AudienceUnitQuerySet(models.QuerySet):
+    def matching(self, user):
+        """Audience rows that include `user` by unit, member class and role."""
+        if not user.unit_id:
+            return self.none()
+        unit_path = user.unit.path
+        steplen = Unit.steplen
+        ancestors_and_self = [
+            unit_path[:end] for end in range(steplen, len(unit_path) + 1, steplen)
+        ]
+        rows = self.filter(
+            Q(include_subtree=True, unit__path__in=ancestors_and_self) | Q(unit_id=user.unit_id),
+            **{f"bulletin__to_{user.member_class}": True},
+        )
+        if user.role == User.Role.OFFICER:
+            rows = rows.filter(bulletin__supervisors_only=False)
+        return rows
+
+
+class AudienceUnit(models.Model):
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.CASCADE, related_name="audience")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    include_subtree = models.BooleanField(default=True)
+
+    objects = AudienceUnitQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bulletin", "unit"], name="audience_names_a_unit_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.unit} (and below)" if self.include_subtree else str(self.unit)
+
+
+class BulletinVersion(models.Model):
+    """A published text. Immutable: an amendment makes a new version."""
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    instruction = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Bulletin.Kind.choices)
+    priority = models.PositiveSmallIntegerField(choices=Bulletin.Priority.choices)
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    is_material = models.BooleanField(default=True)
+    reason = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["bulletin", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bulletin", "number"], name="version_number_once_per_bulletin"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.title} (v{self.number})"
+
+    @staticmethod
+    def hash_content(*, title, instruction, body, kind, priority):
+        canonical = "\x1f".join([title, instruction, body, str(kind), str(priority)])
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Recipient(models.Model):
+    """Who was told: one row per person and bulletin, written when the audience is resolved.
+
+    Evidence: never deleted. The acknowledgement fields summarise the Receipt rows for fast
+    dashboards.
+    """
+
+    class Closure(models.TextChoices):
+        OPEN = "", "Open"
+        ENDED_BEFORE_ACKNOWLEDGED = "ended", "Ended before acknowledged"
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="recipients")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        help_text="The person's unit when they were told.",
+    )
+    added_at = models.DateTimeField()
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_version = models.PositiveIntegerField(null=True, blank=True)
+    closure = models.CharField(max_length=8, choices=Closure.choices, default="", blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bulletin", "user"], name="recipient_once_per_person_and_bulletin"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "bulletin"], name="recipient_user_idx"),
+            models.Index(fields=["bulletin", "unit"], name="recipient_bulletin_unit_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} - {self.bulletin}"
+
+
+class Receipt(models.Model):
+    """What one person did with one version: opened it, and (Orders) acknowledged it.
+
+    Evidence: never deleted; filled once, never overwritten.
+    """
+
+    version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="receipts")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    statement = models.CharField(max_length=300, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    auth_method = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "version"], name="ack_once_per_person_and_version"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} - {self.version}"
+
+
+def attachment_path(instance, filename):
+    return f"attachments/{instance.bulletin_id}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    MAX_BYTES = 10 * 1024 * 1024
+    MAX_PER_BULLETIN = 5
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return self.name

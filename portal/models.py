@@ -1,0 +1,151 @@
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from treebeard.mp_tree import MP_Node
+
+
+class Unit(MP_Node):
+    """A node of an agency's command tree; a root node is an agency.
+
+    Materialized path (django-treebeard): a subtree is `path__startswith`, one query at any depth.
+    """
+
+    class Kind(models.TextChoices):
+        AGENCY = "agency", "Agency"
+        BOROUGH = "borough", "Borough / division"
+        PRECINCT = "precinct", "Precinct / command"
+        SQUAD = "squad", "Squad / post"
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+
+    node_order_by = ["name"]
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def agency_path(self):
+        return self.path[: self.steplen]
+
+    def subtree(self):
+        return Unit.objects.filter(path__startswith=self.path)
+
+    def path_names(self):
+        return [unit.name for unit in self.get_ancestors()] + [self.name]
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **fields):
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True, role=User.Role.ADMIN)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A member of the agency. Never deleted: deactivate with `is_active`."""
+
+    class MemberClass(models.TextChoices):
+        SWORN = "sworn", "Sworn"
+        AUXILIARY = "auxiliary", "Auxiliary"
+        CIVILIAN = "civilian", "Civilian"
+
+    class Role(models.TextChoices):
+        OFFICER = "officer", "Officer"
+        SUPERVISOR = "supervisor", "Supervisor"
+        ADMIN = "admin", "Admin"
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=150)
+    badge = models.CharField("shield / badge number", max_length=20, blank=True)
+    rank = models.CharField(max_length=60, blank=True)
+    member_class = models.CharField(
+        max_length=16, choices=MemberClass.choices, default=MemberClass.SWORN
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OFFICER)
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="members", null=True, blank=True
+    )
+    agency = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The root of the member's unit, kept for per-agency uniqueness of badges.",
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(auto_now_add=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("manage_people", "Can import the roster and manage people")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "badge"],
+                condition=~Q(badge=""),
+                name="badge_unique_per_agency",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.badge})" if self.badge else self.name
+
+    def get_full_name(self):
+        return self.name
+
+    def get_short_name(self):
+        return self.name
+
+    @property
+    def is_supervisor(self):
+        return self.role == self.Role.SUPERVISOR
+
+    @property
+    def is_admin(self):
+        return self.role == self.Role.ADMIN
+
+
+class AuditEvent(models.Model):
+    """One append-only record of something that happened. The application never updates or
+    deletes these rows."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_version = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, default="success")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}:{self.object_id}"

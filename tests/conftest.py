@@ -1,0 +1,85 @@
+"""Personas of the demo story: an agency with two boroughs, the 17th, 72nd and 75th Precincts."""
+
+import pytest
+
+from tests.factories import PASSWORD, UserFactory, make_unit
+from portal.models import Unit, User
+
+
+@pytest.fixture
+def agency(db):
+    return make_unit("Metro Police Department", kind=Unit.Kind.AGENCY)
+
+
+@pytest.fixture
+def manhattan(agency):
+    return make_unit("Manhattan South", parent=agency, kind=Unit.Kind.BOROUGH)
+
+
+@pytest.fixture
+def brooklyn(agency):
+    return make_unit("Brooklyn North", parent=agency, kind=Unit.Kind.BOROUGH)
+
+
+@pytest.fixture
+def precinct17(manhattan):
+    return make_unit("17th Precinct", parent=manhattan, kind=Unit.Kind.PRECINCT)
+
+
+@pytest.fixture
+def squad17(precinct17):
+    return make_unit("17th Precinct Anti-Crime", parent=precinct17, kind=Unit.Kind.SQUAD)
+
+
+@pytest.fixture
+def precinct75(brooklyn):
+    return make_unit("75th Precinct", parent=brooklyn, kind=Unit.Kind.PRECINCT)
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def officer(precinct17):
+    return UserFactory(email="officer@agency.test", name="Maria Lopez", unit=precinct17)
+
+
+@pytest.fixture
+def auxiliary(precinct17):
+    return UserFactory(
+        email="auxiliary@agency.test",
+        name="Sam Auxiliary",
+        unit=precinct17,
+        member_class=User.MemberClass.AUXILIARY,
+        rank="Auxiliary Police Officer",
+    )
+
+
+@pytest.fixture
+def sergeant(precinct17):
+    return UserFactory(
+        email="sergeant@agency.test",
+        name="Sgt. Dan Kowalski",
+        unit=precinct17,
+        role=User.Role.SUPERVISOR,
+        rank="Sergeant",
+    )
+
+
+@pytest.fixture
+def outsider(precinct75):
+    return UserFactory(email="outsider@agency.test", name="Pat Outsider", unit=precinct75)
+
+
+@pytest.fixture
+def admin(agency):
+    return UserFactory(
+        email="admin@agency.test",
+        name="Chief Admin",
+        unit=agency,
+        role=User.Role.ADMIN,
+        rank="Deputy Chief",
+        is_staff=True,
+    )
