@@ -9,7 +9,8 @@ UV_VERSION := 0.13.9
 PORT ?= 8000
 
 # The suite and the benchmarks run on PostgreSQL and Redis.
-TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal \
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) \
 	REDIS_URL=redis://127.0.0.1:6379/0 DJANGO_DEBUG=false DJANGO_SECRET_KEY=test-only-secret-key \
 	DJANGO_SECURE_SSL_REDIRECT=false
 DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
