@@ -1,8 +1,9 @@
 import hashlib
 from datetime import timedelta
 
-from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection, models
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from portal.models import Unit, User
 
@@ -35,6 +36,28 @@ class BulletinQuerySet(models.QuerySet):
             | Exists(Recipient.objects.filter(bulletin=OuterRef("pk"), user=user))
         )
 
+    def search(self, text):
+        """Full-text search on PostgreSQL; a plain substring match on SQLite (embedded default)."""
+        if connection.vendor == "postgresql":
+            vector = SearchVector("title", weight="A") + SearchVector(
+                "instruction", "body", weight="B"
+            )
+            return self.annotate(search=vector).filter(
+                search=SearchQuery(text, search_type="websearch")
+            )
+        return self.filter(
+            Q(title__icontains=text) | Q(instruction__icontains=text) | Q(body__icontains=text)
+        )
+
+    def with_reader_state(self, user):
+        """Annotates what `user` has done: `my_opened_at`, `my_ack_version`, `my_acked_at`."""
+        mine = Recipient.objects.filter(bulletin=OuterRef("pk"), user=user)
+        return self.annotate(
+            my_opened_at=Subquery(mine.values("first_opened_at")[:1]),
+            my_ack_version=Subquery(mine.values("acknowledged_version")[:1]),
+            my_acked_at=Subquery(mine.values("acknowledged_at")[:1]),
+        )
+
     def urgent_first(self):
         return self.order_by("priority", F("effective_at").desc(nulls_last=True), "-id")
 
@@ -55,7 +78,7 @@ class Bulletin(models.Model):
         DRAFT = "draft", "Draft"
         SCHEDULED = "scheduled", "Scheduled"
         IN_FORCE = "in_force", "In force"
-        EXPIRED = "expired", "Expired"
+        EXPIRED = "expired", "Ended"
         LIFTED = "lifted", "Lifted"
 
     LIVE_STATUSES = (Status.SCHEDULED, Status.IN_FORCE)
@@ -148,8 +171,30 @@ class Bulletin(models.Model):
         return self.expires_at is None
 
     @property
+    def member_classes(self):
+        return [c for c in User.MemberClass.values if getattr(self, f"to_{c}")]
+
+    def audience_targets(self):
+        return [(row.unit, row.include_subtree) for row in self.audience.select_related("unit")]
+
+    def members(self):
+        return audience_members(
+            self.audience_targets(),
+            classes=self.member_classes,
+            supervisors_only=self.supervisors_only,
+        )
+
+    @property
     def cap_levels(self):
         return self.CAP_LEVELS[self.priority]
+
+    def is_acknowledged_by_reader(self):
+        """With `with_reader_state`: the reader acknowledged the latest material version."""
+        ack = getattr(self, "my_ack_version", None)
+        return ack is not None and ack >= self.ack_version
+
+    def needs_reader_acknowledgement(self):
+        return self.requires_acknowledgement and not self.is_acknowledged_by_reader()
 
     def state_at(self, now):
         """The state a reader sees at `now`: the clock decides, not the last recorded status."""
@@ -179,6 +224,22 @@ class AudienceUnitQuerySet(models.QuerySet):
         if user.role == User.Role.OFFICER:
             rows = rows.filter(bulletin__supervisors_only=False)
         return rows
+
+
+def audience_members(targets, *, classes, supervisors_only):
+    """Active people reached by an audience: `targets` is [(unit, include_subtree), ...].
+
+    The same rule as `AudienceUnitQuerySet.matching`, seen from the bulletin's side.
+    """
+    if not targets or not classes:
+        return User.objects.none()
+    reach = Q()
+    for unit, include_subtree in targets:
+        reach |= Q(unit__path__startswith=unit.path) if include_subtree else Q(unit_id=unit.pk)
+    members = User.objects.filter(reach, is_active=True, member_class__in=classes)
+    if supervisors_only:
+        members = members.exclude(role=User.Role.OFFICER)
+    return members
 
 
 class AudienceUnit(models.Model):

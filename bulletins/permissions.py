@@ -5,8 +5,9 @@ the scope says where they apply. A supervisor acts on the subtree of the unit th
 (their own unit); an admin acts on their whole agency; a superuser everywhere.
 """
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
+from bulletins.models import AudienceUnit, Bulletin
 from portal.models import Unit, User
 
 AUTHOR = "bulletins.author_bulletin"
@@ -25,7 +26,7 @@ def scope_root(user):
     if user.is_superuser:
         return None
     if user.role == User.Role.ADMIN and user.unit_id:
-        return Unit.get_root_nodes().filter(path=user.unit.agency_path).first()
+        return Unit.objects.get_root_nodes().filter(path=user.unit.agency_path).first()
     if user.role == User.Role.SUPERVISOR and user.unit_id:
         return user.unit
     return None
@@ -74,3 +75,44 @@ def can_view_coverage_for(user, unit):
 
 def can_manage_person(user, person):
     return user.has_perm(MANAGE_PEOPLE) and (user.is_superuser or is_in_scope(user, person.unit))
+
+
+def can_author_for_all(user, units):
+    return bool(units) and all(can_author_for(user, unit) for unit in units)
+
+
+def manageable_bulletins(user):
+    """Bulletins `user` may edit, publish, amend, lift and track: every audience unit in scope."""
+    if not user.has_perm(AUTHOR):
+        return Bulletin.objects.none()
+    if user.is_superuser:
+        return Bulletin.objects.all()
+    root = scope_root(user)
+    if root is None:
+        return Bulletin.objects.none()
+    outside_scope = AudienceUnit.objects.filter(bulletin=OuterRef("pk")).exclude(
+        unit__path__startswith=root.path
+    )
+    return Bulletin.objects.filter(agency__path=root.agency_path).exclude(Exists(outside_scope))
+
+
+def visible_bulletins(user):
+    """Bulletins `user` may open: published ones addressed to them, and those they manage."""
+    addressed = Bulletin.objects.published().addressed_to(user)
+    if not user.has_perm(AUTHOR):
+        return addressed
+    return Bulletin.objects.filter(
+        Q(pk__in=addressed.values("pk")) | Q(pk__in=manageable_bulletins(user).values("pk"))
+    )
+
+
+def can_manage(user, bulletin):
+    return manageable_bulletins(user).filter(pk=bulletin.pk).exists()
+
+
+def can_acknowledge(user, bulletin, now):
+    return (
+        bulletin.requires_acknowledgement
+        and bulletin.state_at(now) == bulletin.Status.IN_FORCE
+        and Bulletin.objects.filter(pk=bulletin.pk).addressed_to(user).exists()
+    )

@@ -1,10 +1,368 @@
-from django.shortcuts import render
+import hashlib
+from http import HTTPStatus
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins.models import Bulletin
+from bulletins import permissions
+from bulletins.diff import version_changes
+from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
+from bulletins.models import Bulletin, Receipt, audience_members
+from bulletins.services import attachments, authoring, reading
+from portal import audit
+
+FEED_POLL_SECONDS = 20
 
 
+def _feed_bulletins(user, now):
+    return list(
+        Bulletin.objects.in_force(now)
+        .addressed_to(user)
+        .with_reader_state(user)
+        .urgent_first()
+        .only(
+            "id", "kind", "priority", "status", "title", "instruction", "effective_at",
+            "expires_at", "version", "ack_version", "last_reaffirmed_at",
+        )
+    )  # fmt: skip
+
+
+def _feed_etag(bulletins, now):
+    """Changes when anything on the list changes, including what the clock decides."""
+    parts = [
+        f"{b.pk}:{b.version}:{b.my_opened_at is not None}:{b.my_ack_version}" for b in bulletins
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+@never_cache
+@require_GET
 def feed(request):
     now = timezone.now()
-    bulletins = Bulletin.objects.in_force(now).addressed_to(request.user).urgent_first()
-    return render(request, "bulletins/feed.html", {"bulletins": bulletins, "now": now})
+    bulletins = _feed_bulletins(request.user, now)
+    context = {
+        "bulletins": bulletins,
+        "now": now,
+        "etag": _feed_etag(bulletins, now),
+        "poll_seconds": FEED_POLL_SECONDS,
+    }
+    return render(request, "bulletins/feed.html", context)
+
+
+@never_cache
+@require_GET
+def feed_items(request):
+    """The polled part of the feed: 204 when nothing changed since `?etag=`."""
+    now = timezone.now()
+    bulletins = _feed_bulletins(request.user, now)
+    etag = _feed_etag(bulletins, now)
+    if request.GET.get("etag") == etag:
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    context = {"bulletins": bulletins, "now": now, "etag": etag, "poll_seconds": FEED_POLL_SECONDS}
+    response = render(request, "bulletins/_feed_items.html", context)
+    response["ETag"] = f'"{etag}"'
+    return response
+
+
+def _visible_or_404(user, pk):
+    queryset = permissions.visible_bulletins(user).select_related(
+        "issued_by", "lifted_by", "last_reaffirmed_by"
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def _managed_or_404(user, pk):
+    return get_object_or_404(permissions.manageable_bulletins(user), pk=pk)
+
+
+@never_cache
+@require_GET
+def bulletin_detail(request, pk):
+    now = timezone.now()
+    user = request.user
+    bulletin = _visible_or_404(user, pk)
+    if bulletin.status == Bulletin.Status.DRAFT:
+        return redirect("bulletins:preview", pk=bulletin.pk)
+    versions = list(bulletin.versions.select_related("created_by"))
+    current = versions[-1]
+    receipts = {r.version_id: r for r in Receipt.objects.filter(bulletin=bulletin, user=user)}
+    is_reader = Bulletin.objects.filter(pk=bulletin.pk).addressed_to(user).exists()
+    if is_reader and current.pk not in receipts:
+        reading.record_open(bulletin, current, user=user, now=now)
+    if bulletin.is_restricted:
+        audit.record(
+            "bulletin.view_restricted",
+            by=user,
+            obj=bulletin,
+            version=current.number,
+            now=now,
+            request=request,
+        )
+    acknowledged = [v for v in versions if receipts.get(v.pk) and receipts[v.pk].acknowledged_at]
+    last_acked = acknowledged[-1] if acknowledged else None
+    needs_ack = (
+        is_reader
+        and bulletin.requires_acknowledgement
+        and bulletin.state_at(now) == Bulletin.Status.IN_FORCE
+        and (last_acked is None or last_acked.number < bulletin.ack_version)
+    )
+    changes = version_changes(last_acked, current) if needs_ack and last_acked else []
+    context = {
+        "bulletin": bulletin,
+        "version": current,
+        "versions": versions,
+        "state": bulletin.state_at(now),
+        "now": now,
+        "is_reader": is_reader,
+        "needs_ack": needs_ack,
+        "last_acked": last_acked,
+        "my_receipt": receipts.get(last_acked.pk) if last_acked else None,
+        "changes": changes,
+        "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
+        "can_manage": permissions.can_manage(user, bulletin),
+        "attachments": list(bulletin.attachments.all()),
+        "audience": list(bulletin.audience.select_related("unit")),
+    }
+    return render(request, "bulletins/bulletin_detail.html", context)
+
+
+@require_POST
+def bulletin_acknowledge(request, pk):
+    now = timezone.now()
+    bulletin = get_object_or_404(Bulletin.objects.published().addressed_to(request.user), pk=pk)
+    try:
+        version_number = int(request.POST.get("version", ""))
+    except ValueError:
+        version_number = -1
+    try:
+        reading.acknowledge_bulletin(
+            bulletin,
+            user=request.user,
+            version_number=version_number,
+            now=now,
+            auth_method=reading.authentication_summary(request),
+            ip=audit.client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+            request=request,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Acknowledged. Thank you.")
+    return redirect("bulletins:detail", pk=bulletin.pk)
+
+
+def _save_draft_from(form, request, now, bulletin=None):
+    draft = authoring.save_draft(
+        by=request.user,
+        targets=form.cleaned_data["targets"],
+        now=now,
+        bulletin=bulletin,
+        **form.draft_fields(),
+    )
+    uploads = form.cleaned_data.get("attachments") or []
+    if uploads:
+        attachments.attach_files(
+            draft, uploads, form.cleaned_data["attachment_types"], by=request.user, now=now
+        )
+    return draft
+
+
+def _render_form(request, form, bulletin=None, status=HTTPStatus.OK):
+    context = {"form": form, "bulletin": bulletin}
+    return render(request, "bulletins/bulletin_form.html", context, status=status)
+
+
+@permission_required(permissions.AUTHOR, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def bulletin_create(request):
+    now = timezone.now()
+    form = BulletinForm(request.POST or None, request.FILES or None, user=request.user, now=now)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _render_form(request, form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
+        try:
+            draft = _save_draft_from(form, request, now)
+        except ValidationError as error:
+            form.add_error(None, error)
+            return _render_form(request, form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
+        return redirect("bulletins:preview", pk=draft.pk)
+    return _render_form(request, form)
+
+
+@require_http_methods(["GET", "POST"])
+def bulletin_edit(request, pk):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, pk)
+    if bulletin.status != Bulletin.Status.DRAFT:
+        return redirect("bulletins:detail", pk=bulletin.pk)
+    form = BulletinForm(
+        request.POST or None, request.FILES or None, instance=bulletin, user=request.user, now=now
+    )
+    if request.method == "POST":
+        if not form.is_valid():
+            return _render_form(request, form, bulletin, HTTPStatus.UNPROCESSABLE_ENTITY)
+        try:
+            _save_draft_from(form, request, now, bulletin=bulletin)
+        except ValidationError as error:
+            form.add_error(None, error)
+            return _render_form(request, form, bulletin, HTTPStatus.UNPROCESSABLE_ENTITY)
+        return redirect("bulletins:preview", pk=bulletin.pk)
+    return _render_form(request, form, bulletin)
+
+
+@never_cache
+@require_GET
+def bulletin_preview(request, pk):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, pk)
+    context = {
+        "bulletin": bulletin,
+        "now": now,
+        "state": bulletin.state_at(now),
+        "reach": bulletin.members().count(),
+        "audience": list(bulletin.audience.select_related("unit")),
+        "attachments": list(bulletin.attachments.all()),
+        "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
+    }
+    return render(request, "bulletins/bulletin_preview.html", context)
+
+
+@require_POST
+def bulletin_publish(request, pk):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, pk)
+    try:
+        bulletin = authoring.publish_bulletin(bulletin, by=request.user, now=now)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("bulletins:preview", pk=bulletin.pk)
+    if bulletin.status == Bulletin.Status.SCHEDULED:
+        local = timezone.localtime(bulletin.effective_at)
+        messages.success(request, f"Scheduled. It takes effect {local:%a %d %b %H:%M}.")
+    else:
+        messages.success(request, "Published. It is in force now.")
+    return redirect("bulletins:detail", pk=bulletin.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def bulletin_amend(request, pk):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, pk)
+    if bulletin.state_at(now) not in Bulletin.LIVE_STATUSES:
+        messages.error(request, "Only a bulletin that is scheduled or in force can be amended.")
+        return redirect("bulletins:detail", pk=bulletin.pk)
+    form = AmendForm(request.POST or None, bulletin=bulletin, now=now)
+    if request.method == "POST" and form.is_valid():
+        try:
+            authoring.amend_bulletin(
+                bulletin,
+                by=request.user,
+                now=now,
+                reason=form.cleaned_data["reason"],
+                is_material=form.cleaned_data["is_material"],
+                **form.changes(),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Amended.")
+            return redirect("bulletins:detail", pk=bulletin.pk)
+    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
+    return render(
+        request,
+        "bulletins/bulletin_amend.html",
+        {"form": form, "bulletin": bulletin},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def bulletin_lift(request, pk):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, pk)
+    form = LiftForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            authoring.lift_bulletin(
+                bulletin, by=request.user, now=now, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Lifted. Officers now see it as lifted, with your reason.")
+            return redirect("bulletins:detail", pk=bulletin.pk)
+    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
+    return render(
+        request, "bulletins/bulletin_lift.html", {"form": form, "bulletin": bulletin}, status=status
+    )
+
+
+@require_GET
+def attachment_download(request, pk, attachment_pk):
+    bulletin = _visible_or_404(request.user, pk)
+    attachment = get_object_or_404(bulletin.attachments, pk=attachment_pk)
+    if bulletin.is_restricted:
+        audit.record(
+            "attachment.download",
+            by=request.user,
+            obj=bulletin,
+            version=bulletin.version,
+            request=request,
+            name=attachment.name,
+        )
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.name,
+        content_type=attachment.content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@never_cache
+@require_GET
+def history(request):
+    now = timezone.now()
+    form = HistoryFilterForm(request.GET or None)
+    bulletins = permissions.visible_bulletins(request.user).published().ended(now)
+    if form.is_valid():
+        bulletins = _filter_history(bulletins, form.cleaned_data)
+    bulletins = bulletins.select_related("lifted_by").order_by("-ended_at", "-expires_at", "-id")
+    page = list(bulletins[:100])
+    return render(request, "bulletins/history.html", {"form": form, "bulletins": page, "now": now})
+
+
+def _filter_history(bulletins, filters):
+    if filters["kind"]:
+        bulletins = bulletins.filter(kind=filters["kind"])
+    if filters["state"] == "lifted":
+        bulletins = bulletins.filter(status=Bulletin.Status.LIFTED)
+    elif filters["state"] == "expired":
+        bulletins = bulletins.exclude(status=Bulletin.Status.LIFTED)
+    if filters["q"]:
+        bulletins = bulletins.search(filters["q"])
+    return bulletins
+
+
+@require_GET
+def audience_count(request):
+    """How many people the audience in the form reaches (htmx, while writing)."""
+    if not request.user.has_perm(permissions.AUTHOR):
+        raise PermissionDenied
+    form = BulletinForm(request.GET, user=request.user)
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    targets = data.get("targets") or []
+    classes = [c for c in ("sworn", "auxiliary", "civilian") if data.get(f"to_{c}")]
+    reach = audience_members(
+        targets, classes=classes, supervisors_only=bool(data.get("supervisors_only"))
+    ).count()
+    return render(request, "bulletins/_audience_count.html", {"reach": reach})

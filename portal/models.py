@@ -19,8 +19,6 @@ class Unit(MP_Node):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=16, choices=Kind.choices)
 
-    node_order_by = ["name"]
-
     class Meta:
         ordering = ["path"]
 

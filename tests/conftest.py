@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.factories import PASSWORD, UserFactory, make_unit
 from portal.models import Unit, User
+from tests.factories import PASSWORD, UserFactory, make_unit
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
+import functools
+
 import factory
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from portal.models import Unit, User
@@ -9,14 +12,19 @@ PASSWORD = "correct-horse-battery-staple"
 def make_unit(name, *, parent=None, kind=None):
     """A unit under `parent` (or a new agency root)."""
     if parent is None:
-        return Unit.add_root(name=name, kind=kind or Unit.Kind.AGENCY)
-    return parent.add_child(name=name, kind=kind or Unit.Kind.PRECINCT)
+        return Unit.objects.add_root({"name": name, "kind": kind or Unit.Kind.AGENCY})
+    return Unit.objects.add_child(parent, {"name": name, "kind": kind or Unit.Kind.PRECINCT})
+
+
+@functools.cache
+def _password_hash():
+    """PBKDF2 is slow on purpose; hash the test password once per run."""
+    return make_password(PASSWORD)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"member{n}@agency.test")
     name = factory.Faker("name")
@@ -25,7 +33,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     member_class = User.MemberClass.SWORN
     role = User.Role.OFFICER
     date_joined = factory.LazyFunction(timezone.now)
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+    password = factory.LazyFunction(lambda: _password_hash())
 
     @factory.lazy_attribute
     def agency(self):
@@ -33,7 +41,34 @@ class UserFactory(factory.django.DjangoModelFactory):
             return None
         return Unit.objects.get(path=self.unit.agency_path)
 
-    @classmethod
-    def _after_postgeneration(cls, instance, create, results=None):
-        if create:
-            instance.save()
+
+def draft_bulletin(by, units, *, now=None, subtree=True, **fields):
+    """A draft Order addressed to `units` (a unit or a list), through the authoring service."""
+    from bulletins.services import authoring
+
+    units = units if isinstance(units, list | tuple) else [units]
+    values = {
+        "title": "All officers paired - no solo posts until further notice",
+        "instruction": "Work in pairs. No solo posts.",
+        "body": "Effective immediately, **all** officers are paired.",
+        "kind": "order",
+        "priority": 1,
+        "to_sworn": True,
+        "to_auxiliary": True,
+        "to_civilian": True,
+        "supervisors_only": False,
+        "effective_at": None,
+        "expires_at": None,
+    }
+    values.update(fields)
+    return authoring.save_draft(
+        by=by, targets=[(unit, subtree) for unit in units], now=now or timezone.now(), **values
+    )
+
+
+def published_bulletin(by, units, *, now=None, **fields):
+    from bulletins.services import authoring
+
+    now = now or timezone.now()
+    draft = draft_bulletin(by, units, now=now, **fields)
+    return authoring.publish_bulletin(draft, by=by, now=now)

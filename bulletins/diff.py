@@ -1,0 +1,32 @@
+"""What changed between two versions, as runs of kept, removed and added words."""
+
+import difflib
+import re
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(old, new):
+    """[(op, text)] with op "same", "removed" or "added"."""
+    old_words, new_words = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
+    runs = []
+    matcher = difflib.SequenceMatcher(a=old_words, b=new_words, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            runs.append(("same", "".join(old_words[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("removed", "".join(old_words[i1:i2])))
+        if j2 > j1:
+            runs.append(("added", "".join(new_words[j1:j2])))
+    return runs
+
+
+def version_changes(old, new):
+    """Field-by-field word diffs of the fields that changed between two versions."""
+    labels = {"title": "Title", "instruction": "Instructions", "body": "Body"}
+    return [
+        {"label": label, "runs": word_diff(getattr(old, name), getattr(new, name))}
+        for name, label in labels.items()
+        if getattr(old, name) != getattr(new, name)
+    ]

@@ -1,0 +1,265 @@
+from datetime import timedelta
+
+import filetype
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from bulletins import permissions
+from bulletins.models import Attachment, Bulletin
+from portal.models import Unit
+
+ALLOWED_UPLOADS = {"application/pdf", "image/jpeg", "image/png"}
+
+
+class UnitChoiceField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, unit):
+        return unit.name
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+def check_upload(upload):
+    """PDF, JPEG or PNG, judged by content, at most 10 MB. Returns the content type."""
+    if upload.size > Attachment.MAX_BYTES:
+        raise ValidationError(f"{upload.name} is larger than 10 MB.")
+    head = upload.read(2048)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    content_type = kind.mime if kind else None
+    if content_type not in ALLOWED_UPLOADS:
+        raise ValidationError(f"{upload.name} is not a PDF, JPEG or PNG file.")
+    if content_type.startswith("image/"):
+        try:
+            Image.open(upload).verify()
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            raise ValidationError(f"{upload.name} is not a readable image.") from error
+        finally:
+            upload.seek(0)
+    return content_type
+
+
+class TimeSpanMixin:
+    """"Ends at" or "Until further notice" (with a review interval)."""
+
+    def clean_time_span(self, cleaned):
+        if cleaned.get("until_further_notice"):
+            cleaned["expires_at"] = None
+        elif not cleaned.get("expires_at") and "expires_at" not in self.errors:
+            self.add_error("expires_at", "Give an end time, or tick Until further notice.")
+        return cleaned
+
+
+class BulletinForm(TimeSpanMixin, forms.ModelForm):
+    units = UnitChoiceField(
+        queryset=Unit.objects.none(),
+        required=False,
+        label="Units (with all the units under them)",
+    )
+    units_only = UnitChoiceField(
+        queryset=Unit.objects.none(),
+        required=False,
+        label="Units on their own (not the units under them)",
+    )
+    starts = forms.ChoiceField(
+        choices=[("now", "Now, when I publish"), ("at", "At a set time")],
+        widget=forms.RadioSelect,
+        initial="now",
+        label="Takes effect",
+    )
+    effective_at = forms.DateTimeField(
+        required=False,
+        label="Takes effect at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Ends at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    until_further_notice = forms.BooleanField(required=False, label="Until further notice")
+    review_hours = forms.IntegerField(
+        min_value=1,
+        max_value=24 * 30,
+        initial=72,
+        label="Review every (hours)",
+        help_text="For orders until further notice: how often the issuer must re-affirm it.",
+    )
+    attachments = MultipleFileField(
+        required=False,
+        label="Attachments (PDF, JPEG or PNG, up to 10 MB each, 5 at most)",
+    )
+
+    class Meta:
+        model = Bulletin
+        fields = [
+            "title",
+            "instruction",
+            "body",
+            "kind",
+            "priority",
+            "to_sworn",
+            "to_auxiliary",
+            "to_civilian",
+            "supervisors_only",
+        ]
+        labels = {
+            "title": "Title",
+            "instruction": "Instructions",
+            "body": "Body",
+            "kind": "Kind",
+            "priority": "Priority",
+            "to_sworn": "Sworn members",
+            "to_auxiliary": "Auxiliary members",
+            "to_civilian": "Civilian members",
+            "supervisors_only": "Only supervisors",
+        }
+        help_texts = {
+            "instruction": "One line: what the reader must do.",
+            "body": "Details. Markdown: **bold**, lists with -, links.",
+        }
+        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
+
+    def __init__(self, *args, user, now=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.now = now or timezone.now()
+        scope = permissions.scope_units(user).order_by("path")
+        self.fields["units"].queryset = scope
+        self.fields["units_only"].queryset = scope
+        self.unit_depths = {unit.pk: unit.depth for unit in scope}
+        bulletin = self.instance
+        if bulletin.pk:
+            self._initial_from_bulletin(bulletin)
+
+    def _initial_from_bulletin(self, bulletin):
+        rows = list(bulletin.audience.all())
+        self.initial["units"] = [row.unit_id for row in rows if row.include_subtree]
+        self.initial["units_only"] = [row.unit_id for row in rows if not row.include_subtree]
+        self.initial["starts"] = "at" if bulletin.effective_at else "now"
+        self.initial["effective_at"] = bulletin.effective_at
+        self.initial["expires_at"] = bulletin.expires_at
+        self.initial["until_further_notice"] = bulletin.pk and bulletin.expires_at is None
+        self.initial["review_hours"] = int(bulletin.review_interval.total_seconds() // 3600)
+
+    def clean(self):
+        cleaned = super().clean()
+        units = list(cleaned.get("units") or [])
+        units_only = [u for u in cleaned.get("units_only") or [] if u not in units]
+        if not units and not units_only:
+            self.add_error("units", "Choose at least one unit.")
+        cleaned["targets"] = [(u, True) for u in units] + [(u, False) for u in units_only]
+        if not any(cleaned.get(f"to_{c}") for c in ("sworn", "auxiliary", "civilian")):
+            self.add_error("to_sworn", "Choose at least one member class.")
+        if cleaned.get("starts") == "at":
+            effective_at = cleaned.get("effective_at")
+            if effective_at is None:
+                self.add_error("effective_at", "Give the time it takes effect.")
+            elif effective_at <= self.now:
+                self.add_error("effective_at", "A scheduled time must be in the future.")
+        else:
+            cleaned["effective_at"] = None
+        self.clean_time_span(cleaned)
+        start = cleaned.get("effective_at") or self.now
+        if cleaned.get("expires_at") and cleaned["expires_at"] <= start:
+            self.add_error("expires_at", "The end must be after the bulletin takes effect.")
+        files = cleaned.get("attachments") or []
+        existing = self.instance.attachments.count() if self.instance.pk else 0
+        if existing + len(files) > Attachment.MAX_PER_BULLETIN:
+            self.add_error("attachments", "A bulletin can have 5 attachments at most.")
+        else:
+            types = []
+            for upload in files:
+                try:
+                    types.append(check_upload(upload))
+                except ValidationError as error:
+                    self.add_error("attachments", error)
+            cleaned["attachment_types"] = types
+        return cleaned
+
+    def draft_fields(self):
+        cleaned = self.cleaned_data
+        fields = {name: cleaned[name] for name in self.Meta.fields}
+        fields["effective_at"] = cleaned["effective_at"]
+        fields["expires_at"] = cleaned["expires_at"]
+        fields["review_interval"] = timedelta(hours=cleaned["review_hours"])
+        return fields
+
+
+class AmendForm(TimeSpanMixin, forms.Form):
+    title = forms.CharField(max_length=200, label="Title")
+    instruction = forms.CharField(max_length=300, label="Instructions")
+    body = forms.CharField(required=False, label="Body", widget=forms.Textarea(attrs={"rows": 8}))
+    priority = forms.TypedChoiceField(
+        choices=Bulletin.Priority.choices, coerce=int, label="Priority"
+    )
+    expires_at = BulletinForm.base_fields["expires_at"]
+    until_further_notice = forms.BooleanField(required=False, label="Until further notice")
+    is_material = forms.TypedChoiceField(
+        label="What kind of change is this?",
+        choices=[
+            ("yes", "It changes what officers must do: everyone acknowledges again"),
+            ("no", "A correction or a new end time: acknowledgements carry over"),
+        ],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, bulletin, now=None, **kwargs):
+        initial = {
+            "title": bulletin.title,
+            "instruction": bulletin.instruction,
+            "body": bulletin.body,
+            "priority": bulletin.priority,
+            "expires_at": bulletin.expires_at,
+            "until_further_notice": bulletin.expires_at is None,
+        }
+        super().__init__(*args, initial=initial, **kwargs)
+        self.bulletin = bulletin
+        self.now = now or timezone.now()
+
+    def clean(self):
+        cleaned = super().clean()
+        self.clean_time_span(cleaned)
+        expires_at = cleaned.get("expires_at")
+        if expires_at and expires_at <= max(self.now, self.bulletin.effective_at):
+            self.add_error("expires_at", "The end must be in the future.")
+        return cleaned
+
+    def changes(self):
+        names = ("title", "instruction", "body", "priority", "expires_at")
+        return {name: self.cleaned_data[name] for name in names}
+
+
+class LiftForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class HistoryFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=200)
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Any kind"), *Bulletin.Kind.choices], label="Kind"
+    )
+    state = forms.ChoiceField(
+        required=False,
+        choices=[("", "Ended or lifted"), ("expired", "Ended"), ("lifted", "Lifted")],
+        label="State",
+    )

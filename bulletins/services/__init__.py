@@ -1,0 +1,1 @@
+"""Transitions of a bulletin's life. Each is one atomic function taking `by=` and `now=`."""

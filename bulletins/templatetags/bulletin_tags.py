@@ -1,0 +1,66 @@
+from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from bulletins.models import Bulletin
+
+register = template.Library()
+
+PRIORITY_ICONS = {
+    Bulletin.Priority.IMMEDIATE: "\u26a0",  # warning sign
+    Bulletin.Priority.PRIORITY: "\u25b2",  # up triangle
+    Bulletin.Priority.ROUTINE: "\u25cf",  # dot
+}
+PRIORITY_CLASSES = {
+    Bulletin.Priority.IMMEDIATE: "immediate",
+    Bulletin.Priority.PRIORITY: "priority",
+    Bulletin.Priority.ROUTINE: "routine",
+}
+
+
+@register.inclusion_tag("bulletins/_priority.html")
+def priority_badge(bulletin):
+    return {
+        "icon": PRIORITY_ICONS[bulletin.priority],
+        "css": PRIORITY_CLASSES[bulletin.priority],
+        "label": bulletin.get_priority_display(),
+    }
+
+
+def _local(moment):
+    return timezone.localtime(moment)
+
+
+@register.simple_tag
+def time_span(bulletin, now):
+    """Plain words for a bulletin's time: "in force 2 days - until further notice"."""
+    state = bulletin.state_at(now)
+    if state == Bulletin.Status.DRAFT:
+        return "Draft - not published"
+    if state == Bulletin.Status.SCHEDULED:
+        return f"Takes effect {_local(bulletin.effective_at):%a %d %b %H:%M}"
+    if state == Bulletin.Status.LIFTED:
+        return f"Lifted {_local(bulletin.ended_at):%a %d %b %H:%M}"
+    if state == Bulletin.Status.EXPIRED:
+        ended = bulletin.ended_at or bulletin.expires_at
+        return f"Ended {_local(ended):%a %d %b %H:%M}"
+    age = timesince(bulletin.effective_at, now, depth=1)
+    if bulletin.expires_at is None:
+        return f"In force {age} - until further notice"
+    return f"In force {age} - ends {_local(bulletin.expires_at):%a %d %b %H:%M}"
+
+
+@register.filter
+def state_label(state):
+    return Bulletin.Status(state).label if state else ""
+
+
+@register.filter
+def indent(unit_depths, unit_id):
+    """Nesting depth of a unit in a form's unit list (1 = agency)."""
+    return unit_depths.get(unit_id, 1)
+
+
+@register.filter
+def state_at(bulletin, now):
+    return bulletin.state_at(now)
