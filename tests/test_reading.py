@@ -1,0 +1,258 @@
+import threading
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from bulletins.models import Receipt, Recipient
+from bulletins.services import authoring, reading
+from portal.models import AuditEvent
+from tests.factories import published_bulletin
+
+pytestmark = pytest.mark.django_db
+
+
+def test_feed_lists_bulletins_in_force_for_me_most_urgent_first(client, sergeant, officer):
+    routine = published_bulletin(sergeant, sergeant.unit, title="Routine notice", priority=3)
+    urgent = published_bulletin(sergeant, sergeant.unit, title="Pair up now", priority=1)
+    client.force_login(officer)
+
+    response = client.get(reverse("bulletins:feed"))
+
+    assert response.status_code == HTTPStatus.OK
+    titles = [b.title for b in response.context["bulletins"]]
+    assert titles == [urgent.title, routine.title]
+    assert "Not yet acknowledged" in response.content.decode()
+
+
+def test_feed_leaves_out_bulletins_for_other_units(client, sergeant, outsider):
+    published_bulletin(sergeant, sergeant.unit, title="Seventeen only")
+    client.force_login(outsider)
+
+    response = client.get(reverse("bulletins:feed"))
+
+    assert response.context["bulletins"] == []
+    assert "Seventeen only" not in response.content.decode()
+
+
+def test_feed_poll_answers_204_when_nothing_changed(client, sergeant, officer):
+    published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+    first = client.get(reverse("bulletins:feed_items"))
+    etag = first.context["etag"]
+
+    unchanged = client.get(reverse("bulletins:feed_items"), {"etag": etag})
+    published_bulletin(sergeant, sergeant.unit, title="Second order")
+    changed = client.get(reverse("bulletins:feed_items"), {"etag": etag})
+
+    assert unchanged.status_code == HTTPStatus.NO_CONTENT
+    assert changed.status_code == HTTPStatus.OK
+    assert "Second order" in changed.content.decode()
+
+
+def test_opening_records_the_first_open_of_the_version(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+
+    client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+    first = Receipt.objects.get(user=officer, bulletin=bulletin).opened_at
+    client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+
+    receipt = Receipt.objects.get(user=officer, bulletin=bulletin)
+    assert receipt.opened_at == first
+    assert receipt.acknowledged_at is None
+    assert Recipient.objects.get(user=officer, bulletin=bulletin).first_opened_at == first
+
+
+def test_acknowledge_records_evidence(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+    assert "Acknowledge</button>" in page.content.decode()
+    assert reading.ACKNOWLEDGEMENT_STATEMENT in page.content.decode()
+
+    response = client.post(
+        reverse("bulletins:acknowledge", args=[bulletin.pk]),
+        {"version": 1},
+        HTTP_USER_AGENT="PatrolCar/1.0",
+        REMOTE_ADDR="10.1.2.3",
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    receipt = Receipt.objects.get(user=officer, bulletin=bulletin)
+    assert receipt.acknowledged_at is not None
+    assert receipt.statement == reading.ACKNOWLEDGEMENT_STATEMENT
+    assert receipt.content_hash == bulletin.versions.get().content_hash
+    assert len(receipt.content_hash) == 64
+    assert receipt.ip == "10.1.2.3"
+    assert receipt.user_agent == "PatrolCar/1.0"
+    assert receipt.auth_method
+    recipient = Recipient.objects.get(user=officer, bulletin=bulletin)
+    assert recipient.acknowledged_version == 1
+    event = AuditEvent.objects.get(action="bulletin.acknowledge")
+    assert (event.actor, event.object_version, event.ip) == (officer, 1, "10.1.2.3")
+
+
+def test_acknowledging_twice_records_once(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+    url = reverse("bulletins:acknowledge", args=[bulletin.pk])
+
+    client.post(url, {"version": 1})
+    first = Receipt.objects.get(user=officer).acknowledged_at
+    client.post(url, {"version": 1})
+
+    assert Receipt.objects.get(user=officer).acknowledged_at == first
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_acknowledgements_record_one(sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    now = timezone.now()
+    barrier = threading.Barrier(6)
+    results = []
+
+    def acknowledge():
+        barrier.wait()
+        try:
+            results.append(
+                reading.acknowledge_bulletin(bulletin, user=officer, version_number=1, now=now)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=acknowledge) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False] * 5 + [True]
+    assert Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).count() == 1
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == 1
+
+
+def test_material_amendment_asks_to_acknowledge_again_and_shows_the_difference(
+    client, sergeant, officer
+):
+    bulletin = published_bulletin(sergeant, sergeant.unit, instruction="Work in pairs.")
+    client.force_login(officer)
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+    authoring.amend_bulletin(
+        bulletin,
+        by=sergeant,
+        now=timezone.now(),
+        reason="Auxiliaries off the street",
+        is_material=True,
+        instruction="Work in pairs. Auxiliaries do not patrol.",
+    )
+
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 2})
+
+    assert "Changed - acknowledge again" in page
+    assert "Auxiliaries do not patrol.</ins>" in page
+    recipient = Recipient.objects.get(user=officer, bulletin=bulletin)
+    assert recipient.acknowledged_version == 2
+    assert Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).count() == 2
+
+
+def test_non_material_amendment_keeps_the_acknowledgement(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+    authoring.amend_bulletin(
+        bulletin,
+        by=sergeant,
+        now=timezone.now(),
+        reason="Typo",
+        is_material=False,
+        title="All officers paired - no solo posts",
+    )
+
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
+
+    assert "Changed - acknowledge again" not in page
+    assert "You acknowledged version 1" in page
+
+
+def test_stale_version_cannot_be_acknowledged_after_a_material_change(sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    authoring.amend_bulletin(
+        bulletin, by=sergeant, now=timezone.now(), reason="r", is_material=True, title="New"
+    )
+    bulletin.refresh_from_db()
+
+    with pytest.raises(Exception, match="changed since you opened it"):
+        reading.acknowledge_bulletin(bulletin, user=officer, version_number=1, now=timezone.now())
+
+    assert not Receipt.objects.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_lifted_bulletin_reads_lifted_with_reason_and_cannot_be_acknowledged(
+    client, sergeant, officer
+):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    authoring.lift_bulletin(bulletin, by=sergeant, now=timezone.now(), reason="Threat over")
+    client.force_login(officer)
+
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+
+    assert "Lifted" in page
+    assert "Threat over" in page
+    assert "Acknowledge</button>" not in page
+    assert not Receipt.objects.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_history_lists_ended_and_lifted_with_search(client, sergeant, officer):
+    now = timezone.now()
+    lifted = published_bulletin(sergeant, sergeant.unit, title="Vehicle sabotage checks")
+    authoring.lift_bulletin(lifted, by=sergeant, now=now, reason="Done")
+    ended = published_bulletin(
+        sergeant,
+        sergeant.unit,
+        title="Paired for 36 hours",
+        effective_at=None,
+        expires_at=now + timedelta(seconds=1),
+        now=now,
+    )
+    live = published_bulletin(sergeant, sergeant.unit, title="Still in force")
+    client.force_login(officer)
+
+    with pytest.MonkeyPatch.context() as patch:
+        later = now + timedelta(seconds=2)
+        patch.setattr(timezone, "now", lambda: later)
+        everything = client.get(reverse("bulletins:history")).context["bulletins"]
+        found = client.get(reverse("bulletins:history"), {"q": "sabotage"}).context["bulletins"]
+
+    assert {b.pk for b in everything} == {lifted.pk, ended.pk}
+    assert live.pk not in {b.pk for b in everything}
+    assert [b.pk for b in found] == [lifted.pk]
+
+
+def test_restricted_bulletin_view_is_audited_every_time(client, admin, precinct75, outsider):
+    bulletin = published_bulletin(admin, precinct75, kind="intelligence", priority=2)
+    client.force_login(outsider)
+
+    first = client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+    client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+
+    assert "Restricted - do not forward" in first.content.decode()
+    assert AuditEvent.objects.filter(action="bulletin.view_restricted", actor=outsider).count() == 2
+
+
+def test_unacknowledged_immediate_order_shows_a_banner_on_every_page(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit, title="Pair up", priority=1)
+    client.force_login(officer)
+
+    before = client.get(reverse("bulletins:history")).content.decode()
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+    after = client.get(reverse("bulletins:history")).content.decode()
+
+    assert "urgent-banner" in before
+    assert "urgent-banner" not in after
