@@ -113,6 +113,7 @@ class Bulletin(models.Model):
     review_interval = models.DurationField(default=DEFAULT_REVIEW_INTERVAL)
     next_review_at = models.DateTimeField(null=True, blank=True)
     review_requested_at = models.DateTimeField(null=True, blank=True)
+    review_overdue_at = models.DateTimeField(null=True, blank=True)
     last_reaffirmed_at = models.DateTimeField(null=True, blank=True)
     last_reaffirmed_by = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -127,7 +128,12 @@ class Bulletin(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
-        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who lifted it, or scheduled it to be lifted at expires_at.",
     )
     lift_reason = models.TextField(blank=True)
 
@@ -203,7 +209,7 @@ class Bulletin(models.Model):
         if self.effective_at and self.effective_at > now:
             return self.Status.SCHEDULED
         if self.expires_at and self.expires_at <= now:
-            return self.Status.EXPIRED
+            return self.Status.LIFTED if self.lifted_by_id else self.Status.EXPIRED
         return self.Status.IN_FORCE
 
 
@@ -385,3 +391,49 @@ class Attachment(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Notification(models.Model):
+    """The outbox: one row per person and event, written in the transaction of the event and
+    sent by Celery. The unique key makes "never twice" a database fact."""
+
+    class Event(models.TextChoices):
+        PUBLISHED = "published", "New bulletin"
+        AMENDED = "amended", "Changed - acknowledge again"
+        LIFTED = "lifted", "Lifted"
+        ENDED = "ended", "Directive ended"
+        REVIEW = "review", "Review requested"
+        REVIEW_OVERDUE = "review_overdue", "Review overdue"
+        REMINDER = "reminder", "Reminder"
+        ESCALATION = "escalation", "Escalation"
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    event = models.CharField(max_length=16, choices=Event.choices)
+    key = models.CharField(
+        max_length=64, help_text="Tells one occurrence of the event from another."
+    )
+    version = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "bulletin", "event", "key"],
+                name="notification_once_per_person_and_event",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(sent_at__isnull=True),
+                name="notification_unsent_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_event_display()} - {self.bulletin} - {self.user}"

@@ -84,6 +84,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="The root of the member's unit, kept for per-agency uniqueness of badges.",
     )
     is_active = models.BooleanField(default=True)
+    is_on_leave = models.BooleanField(
+        "on leave", default=False, help_text="No reminders while on leave; obligations wait."
+    )
+    wants_email = models.BooleanField(
+        "email for non-urgent bulletins",
+        default=True,
+        help_text="Urgent orders are always emailed.",
+    )
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(auto_now_add=True)
 

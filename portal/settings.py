@@ -192,7 +192,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
-CELERY_BEAT_SCHEDULE = {}
+REVIEW_GRACE_HOURS = env.int("REVIEW_GRACE_HOURS", default=12)
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
+    # A safety net: the outbox is also drained right after each event commits.
+    "send-notifications": {"task": "bulletins.tasks.send_notifications_task", "schedule": 60.0},
+}
 
 LOGGING = {
     "version": 1,

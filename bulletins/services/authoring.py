@@ -4,9 +4,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 
-from bulletins import permissions
+from bulletins import notifications, permissions
 from bulletins.markup import render_markdown
-from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, Recipient
+from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, Notification, Recipient
 from portal import audit
 from portal.models import Unit
 
@@ -147,6 +147,10 @@ def publish_bulletin(bulletin, *, by, now):
     audit.record(
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
+    if bulletin.status == Bulletin.Status.IN_FORCE:
+        notifications.notify_recipients(
+            bulletin, Notification.Event.PUBLISHED, now=now, key=f"v{version.number}"
+        )
     return bulletin
 
 
@@ -179,6 +183,10 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
         material=is_material,
         reason=reason,
     )
+    if is_material and bulletin.state_at(now) == Bulletin.Status.IN_FORCE:
+        notifications.notify_recipients(
+            bulletin, Notification.Event.AMENDED, now=now, key=f"v{version.number}"
+        )
     return bulletin
 
 
@@ -212,4 +220,6 @@ def lift_bulletin(bulletin, *, by, now, reason):
     audit.record(
         "bulletin.lift", by=by, obj=bulletin, version=bulletin.version, now=now, reason=reason
     )
+    if bulletin.effective_at <= now:
+        notifications.notify_recipients(bulletin, Notification.Event.LIFTED, now=now)
     return bulletin

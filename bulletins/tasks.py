@@ -1,0 +1,38 @@
+"""Celery tasks: a few lines each; the work lives in services."""
+
+import logging
+import smtplib
+
+from celery import shared_task
+from django.utils import timezone
+
+from bulletins import notifications
+from bulletins.services import clock
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def sweep_task():
+    """Record every transition due now (beat runs this every SWEEP_INTERVAL_SECONDS)."""
+    done = clock.sweep(timezone.now())
+    if any(done.values()):
+        log.info("sweep recorded %s", done)
+    return done
+
+
+@shared_task(
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+    time_limit=300,
+    soft_time_limit=280,
+)
+def send_notifications_task(batch_size=notifications.SEND_BATCH_SIZE):
+    """Send queued notifications in batches until none are left."""
+    total = 0
+    while sent := notifications.send_pending(batch_size=batch_size):
+        total += sent
+    return total
