@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from portal import views
 
@@ -8,6 +9,12 @@ admin.site.site_header = "Officer Safety Bulletins - administration"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    # The admin has no sign-in of its own: it goes through allauth (MFA, rate limits, lockout).
+    path(
+        "admin/login/",
+        RedirectView.as_view(pattern_name="account_login", query_string=True),
+        name="admin_login",
+    ),
     path("admin/", admin.site.urls),
     path("", include("bulletins.urls")),
 ]
