@@ -5,12 +5,13 @@ setup of `make run` (SQLite and kombu's filesystem broker under var/); productio
 suite set DATABASE_URL and REDIS_URL.
 """
 
+import os
 from pathlib import Path
 
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
