@@ -6,7 +6,7 @@ from bulletins.models import Bulletin, Recipient
 
 
 def unacknowledged_immediate(user, now):
-    """"Officer safety - immediate" Orders in force for `user` that they have not acknowledged."""
+    """ "Officer safety - immediate" Orders in force for `user` that they have not acknowledged."""
     acknowledged = Recipient.objects.filter(
         bulletin=OuterRef("pk"), user=user, acknowledged_version__gte=OuterRef("ack_version")
     )
@@ -25,7 +25,5 @@ def urgent(request):
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "urgent_bulletins": SimpleLazyObject(
-            lambda: unacknowledged_immediate(user, timezone.now())
-        )
+        "urgent_bulletins": SimpleLazyObject(lambda: unacknowledged_immediate(user, timezone.now()))
     }

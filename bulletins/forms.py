@@ -45,7 +45,14 @@ def check_upload(upload):
     if content_type.startswith("image/"):
         try:
             Image.open(upload).verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        # Pillow reports malformed or oversized images with several exception types.
+        except (
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            OSError,
+            SyntaxError,
+            ValueError,
+        ) as error:
             raise ValidationError(f"{upload.name} is not a readable image.") from error
         finally:
             upload.seek(0)
@@ -53,7 +60,7 @@ def check_upload(upload):
 
 
 class TimeSpanMixin:
-    """"Ends at" or "Until further notice" (with a review interval)."""
+    """ "Ends at" or "Until further notice" (with a review interval)."""
 
     def clean_time_span(self, cleaned):
         if cleaned.get("until_further_notice"):

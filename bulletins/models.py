@@ -393,9 +393,9 @@ class Attachment(models.Model):
         return self.name
 
 
-class Notification(models.Model):
-    """The outbox: one row per person and event, written in the transaction of the event and
-    sent by Celery. The unique key makes "never twice" a database fact."""
+class NotificationEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of the transition. A Celery task
+    fans it out to one Notification per person after commit."""
 
     class Event(models.TextChoices):
         PUBLISHED = "published", "New bulletin"
@@ -408,13 +408,40 @@ class Notification(models.Model):
         ESCALATION = "escalation", "Escalation"
 
     bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     event = models.CharField(max_length=16, choices=Event.choices)
     key = models.CharField(
-        max_length=64, help_text="Tells one occurrence of the event from another."
+        max_length=64, blank=True, help_text="Tells one occurrence of the event from another."
     )
-    version = models.PositiveIntegerField(null=True, blank=True)
+    version = models.PositiveIntegerField()
     detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bulletin", "event", "key"], name="notification_event_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(fanned_out_at__isnull=True),
+                name="notification_event_pending_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_event_display()} - {self.bulletin}"
+
+
+class Notification(models.Model):
+    """One message to one person for one event. The unique key makes "never twice" a fact."""
+
+    event = models.ForeignKey(
+        NotificationEvent, on_delete=models.PROTECT, related_name="notifications"
+    )
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -423,8 +450,7 @@ class Notification(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "bulletin", "event", "key"],
-                name="notification_once_per_person_and_event",
+                fields=["event", "user"], name="notification_once_per_person_and_event"
             ),
         ]
         indexes = [
@@ -436,4 +462,4 @@ class Notification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_event_display()} - {self.bulletin} - {self.user}"
+        return f"{self.event} - {self.user}"

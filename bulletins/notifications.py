@@ -1,9 +1,9 @@
 """Email notifications through an outbox.
 
-Events write Notification rows in their own transaction (set-based, one row per person); a
-Celery task sends them in batches after commit. The unique key per person and event means a
-message is queued once, and each row is marked sent as soon as its message is handed over, so a
-retry after a failure sends only what was not sent.
+A transition writes one NotificationEvent in its own transaction. After commit a Celery task
+fans the event out - one INSERT ... SELECT of a Notification row per person, unique per person
+and event - and sends them in batches. Each row is marked sent as soon as its message is handed
+over, so a retry after a failure sends only what was not sent, and nothing is sent twice.
 """
 
 import logging
@@ -16,12 +16,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins.models import Bulletin, Notification, Recipient
+from bulletins.models import Bulletin, Notification, NotificationEvent, Recipient
 from portal.models import Unit, User
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH_SIZE = 200
+Event = NotificationEvent.Event
+TO_RECIPIENTS = {Event.PUBLISHED, Event.AMENDED, Event.LIFTED, Event.ENDED}
 
 
 def is_urgent(bulletin):
@@ -34,55 +36,64 @@ def announces(bulletin):
     return bulletin.kind == Bulletin.Kind.ORDER or bulletin.priority == Bulletin.Priority.IMMEDIATE
 
 
-def notify_recipients(bulletin, event, *, now, key="", only_outstanding=False):
-    """Queue `event` for every person told of `bulletin` (one INSERT ... SELECT)."""
-    if not announces(bulletin):
-        return 0
-    people = Recipient.objects.filter(bulletin=bulletin, user__is_active=True)
-    if not is_urgent(bulletin):
-        people = people.filter(user__wants_email=True)
-    if only_outstanding:
-        people = people.filter(
-            Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=bulletin.ack_version)
-        )
-    return _insert(bulletin, event, people.values_list("user_id", flat=True), now=now, key=key)
+def queue_event(bulletin, event, *, now, key="", detail=None):
+    """Write the outbox row for `event` (once per key) and deliver it after commit."""
+    if event in TO_RECIPIENTS and not announces(bulletin):
+        return None
+    outbox, created = NotificationEvent.objects.get_or_create(
+        bulletin=bulletin,
+        event=event,
+        key=key,
+        defaults={"version": bulletin.version, "detail": detail or {}, "created_at": now},
+    )
+    if created:
+        from bulletins.tasks import deliver_event_task
+
+        deliver_event_task.delay_on_commit(outbox.pk)
+    return outbox
 
 
-def notify_people(bulletin, event, users, *, now, key=""):
-    """Queue `event` for a few named people (reviewers, supervisors)."""
-    return _insert(bulletin, event, users.values_list("id", flat=True), now=now, key=key)
+def addressees(outbox):
+    """Who receives one event, as a queryset of users."""
+    bulletin = outbox.bulletin
+    if outbox.event in TO_RECIPIENTS:
+        told = Recipient.objects.filter(bulletin=bulletin).values("user_id")
+        people = User.objects.filter(pk__in=told, is_active=True)
+        return people if is_urgent(bulletin) else people.filter(wants_email=True)
+    if outbox.event == Event.REVIEW:
+        return reviewers(bulletin)
+    if outbox.event == Event.REVIEW_OVERDUE:
+        return overseers(bulletin)
+    return User.objects.filter(pk__in=outbox.detail.get("user_ids", []), is_active=True)
 
 
-def _insert(bulletin, event, user_ids, *, now, key):
+@transaction.atomic
+def fan_out(outbox, *, now=None):
+    """One Notification row per addressee, in one statement. Idempotent."""
     created_at = Notification._meta.get_field("created_at")
     rows = (
-        User.objects.filter(pk__in=user_ids)
+        addressees(outbox)
         .annotate(
-            n_bulletin=Value(bulletin.pk),
+            n_event=Value(outbox.pk),
             n_user=F("id"),
-            n_event=Value(str(event)),
-            n_key=Value(key),
-            n_version=Value(bulletin.version),
-            n_created=Value(now, output_field=created_at),
+            n_created=Value(now or timezone.now(), output_field=created_at),
         )
-        .values_list("n_bulletin", "n_user", "n_event", "n_key", "n_version", "n_created")
+        .values_list("n_event", "n_user", "n_created")
     )
     select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
     table = Notification._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (bulletin_id, user_id, event, key, version, created_at, "  # noqa: S608
-            "detail, attempts, last_error) "
-            f"SELECT n.*, '{{}}', 0, '' FROM ({select_sql}) AS n "
-            "ON CONFLICT (user_id, bulletin_id, event, key) DO NOTHING",
+            f"INSERT INTO {table} (event_id, user_id, created_at, attempts, last_error) "  # noqa: S608
+            f"SELECT n.*, 0, '' FROM ({select_sql}) AS n "
+            "ON CONFLICT (event_id, user_id) DO NOTHING",
             params,
         )
-        queued = cursor.rowcount
-    if queued:
-        from bulletins.tasks import send_notifications_task
-
-        send_notifications_task.delay_on_commit()
-    return queued
+        created = cursor.rowcount
+    NotificationEvent.objects.filter(pk=outbox.pk, fanned_out_at__isnull=True).update(
+        fanned_out_at=now or timezone.now()
+    )
+    return created
 
 
 def reviewers(bulletin):
@@ -110,17 +121,18 @@ def overseers(bulletin):
 
 
 def _message(notification):
-    bulletin = notification.bulletin
+    outbox = notification.event
+    bulletin = outbox.bulletin
     context = {
         "bulletin": bulletin,
         "person": notification.user,
-        "event": notification.get_event_display(),
-        "notification": notification,
+        "event": outbox.get_event_display(),
+        "detail": outbox.detail,
         "url": settings.SITE_URL.rstrip("/") + reverse("bulletins:detail", args=[bulletin.pk]),
         "portal_name": settings.PORTAL_NAME,
     }
-    base = f"emails/{notification.event}"
-    subject = render_to_string(f"{base}_subject.txt", context).strip()
+    base = f"emails/{outbox.event}"
+    subject = render_to_string(f"{base}_subject.txt", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=render_to_string(f"{base}_message.txt", context),
@@ -133,15 +145,16 @@ def _message(notification):
 def send_pending(*, batch_size=SEND_BATCH_SIZE, now=None):
     """Send one batch of queued notifications. Returns how many were sent.
 
-    Rows are claimed with SKIP LOCKED (two workers never take the same row) and marked sent one
-    by one, so an SMTP failure part-way leaves only the unsent for the retry.
+    Rows are claimed with SKIP LOCKED (two workers never take the same row; SQLite, which has
+    no row locks, runs one worker) and marked sent one by one; on an SMTP failure the marks
+    made so far are committed before the error is raised for the task to retry.
     """
     sent, failure = 0, None
     with transaction.atomic():
         batch = list(
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(sent_at__isnull=True)
-            .select_related("bulletin", "user")
+            .select_related("event__bulletin", "user")
             .order_by("created_at", "id")[:batch_size]
         )
         if not batch:
@@ -167,3 +180,7 @@ def send_pending(*, batch_size=SEND_BATCH_SIZE, now=None):
     if failure is not None:
         raise failure
     return sent
+
+
+def pending_events():
+    return NotificationEvent.objects.filter(fanned_out_at__isnull=True).order_by("created_at")

@@ -93,7 +93,10 @@ def manageable_bulletins(user):
     outside_scope = AudienceUnit.objects.filter(bulletin=OuterRef("pk")).exclude(
         unit__path__startswith=root.path
     )
-    return Bulletin.objects.filter(agency__path=root.agency_path).exclude(Exists(outside_scope))
+    addressed = AudienceUnit.objects.filter(bulletin=OuterRef("pk"))
+    return Bulletin.objects.filter(Exists(addressed), agency__path=root.agency_path).exclude(
+        Exists(outside_scope)
+    )
 
 
 def visible_bulletins(user):

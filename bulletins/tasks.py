@@ -7,6 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from bulletins import notifications
+from bulletins.models import NotificationEvent
 from bulletins.services import clock
 
 log = logging.getLogger(__name__)
@@ -21,17 +22,29 @@ def sweep_task():
     return done
 
 
+@shared_task(time_limit=300, soft_time_limit=280)
+def deliver_event_task(event_id):
+    """Fan one outbox event out to its people, then send."""
+    outbox = NotificationEvent.objects.select_related("bulletin").get(pk=event_id)
+    created = notifications.fan_out(outbox)
+    send_notifications_task.delay()
+    return created
+
+
 @shared_task(
     autoretry_for=(smtplib.SMTPException, OSError),
     retry_backoff=10,
     retry_backoff_max=600,
     retry_jitter=True,
     max_retries=8,
-    time_limit=300,
-    soft_time_limit=280,
+    time_limit=600,
+    soft_time_limit=580,
 )
 def send_notifications_task(batch_size=notifications.SEND_BATCH_SIZE):
-    """Send queued notifications in batches until none are left."""
+    """Send queued notifications in batches until none are left. Beat also runs this as a
+    safety net, fanning out any event whose delivery task was lost."""
+    for outbox in notifications.pending_events().select_related("bulletin"):
+        notifications.fan_out(outbox)
     total = 0
     while sent := notifications.send_pending(batch_size=batch_size):
         total += sent

@@ -139,7 +139,11 @@ def bulletin_acknowledge(request, pk):
     try:
         version_number = int(request.POST.get("version", ""))
     except ValueError:
-        version_number = -1
+        return HttpResponse(
+            "The version to acknowledge must be a number.",
+            status=HTTPStatus.UNPROCESSABLE_ENTITY,
+            content_type="text/plain; charset=utf-8",
+        )
     try:
         reading.acknowledge_bulletin(
             bulletin,
@@ -174,6 +178,13 @@ def _save_draft_from(form, request, now, bulletin=None):
     return draft
 
 
+def _form_data(request):
+    """(data, files) for a form: bound on every POST, even an empty one, so it shows errors."""
+    if request.method == "POST":
+        return request.POST, request.FILES
+    return None, None
+
+
 def _render_form(request, form, bulletin=None, status=HTTPStatus.OK):
     context = {"form": form, "bulletin": bulletin}
     return render(request, "bulletins/bulletin_form.html", context, status=status)
@@ -183,7 +194,7 @@ def _render_form(request, form, bulletin=None, status=HTTPStatus.OK):
 @require_http_methods(["GET", "POST"])
 def bulletin_create(request):
     now = timezone.now()
-    form = BulletinForm(request.POST or None, request.FILES or None, user=request.user, now=now)
+    form = BulletinForm(*_form_data(request), user=request.user, now=now)
     if request.method == "POST":
         if not form.is_valid():
             return _render_form(request, form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
@@ -202,9 +213,7 @@ def bulletin_edit(request, pk):
     bulletin = _managed_or_404(request.user, pk)
     if bulletin.status != Bulletin.Status.DRAFT:
         return redirect("bulletins:detail", pk=bulletin.pk)
-    form = BulletinForm(
-        request.POST or None, request.FILES or None, instance=bulletin, user=request.user, now=now
-    )
+    form = BulletinForm(*_form_data(request), instance=bulletin, user=request.user, now=now)
     if request.method == "POST":
         if not form.is_valid():
             return _render_form(request, form, bulletin, HTTPStatus.UNPROCESSABLE_ENTITY)
@@ -258,7 +267,7 @@ def bulletin_amend(request, pk):
     if bulletin.state_at(now) not in Bulletin.LIVE_STATUSES:
         messages.error(request, "Only a bulletin that is scheduled or in force can be amended.")
         return redirect("bulletins:detail", pk=bulletin.pk)
-    form = AmendForm(request.POST or None, bulletin=bulletin, now=now)
+    form = AmendForm(_form_data(request)[0], bulletin=bulletin, now=now)
     if request.method == "POST" and form.is_valid():
         try:
             authoring.amend_bulletin(
@@ -287,7 +296,7 @@ def bulletin_amend(request, pk):
 def bulletin_lift(request, pk):
     now = timezone.now()
     bulletin = _managed_or_404(request.user, pk)
-    form = LiftForm(request.POST or None)
+    form = LiftForm(_form_data(request)[0])
     if request.method == "POST" and form.is_valid():
         try:
             authoring.lift_bulletin(

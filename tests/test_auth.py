@@ -16,6 +16,8 @@ from portal.models import User
 pytestmark = pytest.mark.django_db
 
 WRONG_CREDENTIALS = "The email address and/or password you specified are not correct."
+
+
 def _url_or_none(name):
     try:
         return reverse(name)

@@ -93,7 +93,7 @@ def feed_ids(client):
 
 
 def all_sent(bulletin, event):
-    rows = Notification.objects.filter(bulletin=bulletin, event=event)
+    rows = Notification.objects.filter(event__bulletin=bulletin, event__event=event)
     return rows.exists() and not rows.filter(sent_at__isnull=True).exists()
 
 
@@ -113,7 +113,7 @@ def test_ended_bulletin_leaves_the_feed_with_no_worker_and_is_recorded_once_on_c
         lambda: Bulletin.objects.get(pk=bulletin.pk).status == Bulletin.Status.EXPIRED,
         message="the sweep to record the expiry",
     )
-    wait_for(lambda: all_sent(bulletin, Notification.Event.ENDED), message="ended emails")
+    wait_for(lambda: all_sent(bulletin, "ended"), message="ended emails")
     time.sleep(3 * SWEEP_INTERVAL)
 
     assert gone_without_worker
@@ -123,7 +123,7 @@ def test_ended_bulletin_leaves_the_feed_with_no_worker_and_is_recorded_once_on_c
     )
     recipients = set(Recipient.objects.filter(bulletin=bulletin).values_list("user_id", flat=True))
     ended = list(
-        Notification.objects.filter(bulletin=bulletin, event=Notification.Event.ENDED).values_list(
+        Notification.objects.filter(event__bulletin=bulletin, event__event="ended").values_list(
             "user_id", flat=True
         )
     )
@@ -162,7 +162,7 @@ def test_scheduled_bulletin_becomes_visible_on_time_and_notifies_once(
     before = bulletin.pk in feed_ids(client)
     sleep_until(takes_effect)
     after = bulletin.pk in feed_ids(client)
-    wait_for(lambda: all_sent(bulletin, Notification.Event.PUBLISHED), message="publication emails")
+    wait_for(lambda: all_sent(bulletin, "published"), message="publication emails")
     time.sleep(2 * SWEEP_INTERVAL)
 
     assert (before, after) == (False, True)
@@ -170,5 +170,5 @@ def test_scheduled_bulletin_becomes_visible_on_time_and_notifies_once(
         AuditEvent.objects.filter(action="bulletin.take_effect", object_id=str(bulletin.pk)).count()
         == 1
     )
-    published = Notification.objects.filter(bulletin=bulletin, event=Notification.Event.PUBLISHED)
+    published = Notification.objects.filter(event__bulletin=bulletin, event__event="published")
     assert sorted(published.values_list("user_id", flat=True)) == sorted([officer.pk, sergeant.pk])

@@ -6,7 +6,7 @@ from django.db.models import F, Q, Value
 
 from bulletins import notifications, permissions
 from bulletins.markup import render_markdown
-from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, Notification, Recipient
+from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
 from portal import audit
 from portal.models import Unit
 
@@ -148,8 +148,8 @@ def publish_bulletin(bulletin, *, by, now):
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
     if bulletin.status == Bulletin.Status.IN_FORCE:
-        notifications.notify_recipients(
-            bulletin, Notification.Event.PUBLISHED, now=now, key=f"v{version.number}"
+        notifications.queue_event(
+            bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{version.number}"
         )
     return bulletin
 
@@ -184,8 +184,8 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
         reason=reason,
     )
     if is_material and bulletin.state_at(now) == Bulletin.Status.IN_FORCE:
-        notifications.notify_recipients(
-            bulletin, Notification.Event.AMENDED, now=now, key=f"v{version.number}"
+        notifications.queue_event(
+            bulletin, NotificationEvent.Event.AMENDED, now=now, key=f"v{version.number}"
         )
     return bulletin
 
@@ -221,5 +221,5 @@ def lift_bulletin(bulletin, *, by, now, reason):
         "bulletin.lift", by=by, obj=bulletin, version=bulletin.version, now=now, reason=reason
     )
     if bulletin.effective_at <= now:
-        notifications.notify_recipients(bulletin, Notification.Event.LIFTED, now=now)
+        notifications.queue_event(bulletin, NotificationEvent.Event.LIFTED, now=now)
     return bulletin

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 
 from bulletins import notifications, permissions
-from bulletins.models import Bulletin, Notification
+from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services.authoring import add_recipients, close_outstanding
 from portal import audit
 
@@ -61,8 +61,8 @@ def take_effect(pk, *, now):
         now=now,
         due_at=bulletin.effective_at.isoformat(),
     )
-    notifications.notify_recipients(
-        bulletin, Notification.Event.PUBLISHED, now=now, key=f"v{bulletin.version}"
+    notifications.queue_event(
+        bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{bulletin.version}"
     )
     return True
 
@@ -93,8 +93,8 @@ def end_on_time(pk, *, now):
         now=now,
         due_at=bulletin.expires_at.isoformat(),
     )
-    event = Notification.Event.LIFTED if lifted else Notification.Event.ENDED
-    notifications.notify_recipients(bulletin, event, now=now)
+    event = NotificationEvent.Event.LIFTED if lifted else NotificationEvent.Event.ENDED
+    notifications.queue_event(bulletin, event, now=now)
     return True
 
 
@@ -108,12 +108,8 @@ def request_review(pk, *, now):
         return False
     bulletin = Bulletin.objects.get(pk=pk)
     audit.record("bulletin.review_requested", obj=bulletin, version=bulletin.version, now=now)
-    notifications.notify_people(
-        bulletin,
-        Notification.Event.REVIEW,
-        notifications.reviewers(bulletin),
-        now=now,
-        key=now.isoformat(),
+    notifications.queue_event(
+        bulletin, NotificationEvent.Event.REVIEW, now=now, key=now.isoformat()
     )
     return True
 
@@ -128,10 +124,9 @@ def flag_review_overdue(pk, *, now):
         return False
     bulletin = Bulletin.objects.get(pk=pk)
     audit.record("bulletin.review_overdue", obj=bulletin, version=bulletin.version, now=now)
-    notifications.notify_people(
+    notifications.queue_event(
         bulletin,
-        Notification.Event.REVIEW_OVERDUE,
-        notifications.overseers(bulletin),
+        NotificationEvent.Event.REVIEW_OVERDUE,
         now=now,
         key=bulletin.review_requested_at.isoformat(),
     )

@@ -1,0 +1,247 @@
+"""Admin for people and units. People are never deleted, only deactivated; every change goes
+through `portal.roster`, which keeps a person's agency in step with their unit."""
+
+import io
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from treebeard.admin import TreeAdmin
+from treebeard.forms import movenodeform_factory
+
+from bulletins.permissions import MANAGE_PEOPLE, is_in_scope, people_in_scope, scope_root
+from bulletins.permissions import scope_units as units_in_scope
+from portal import roster
+from portal.models import Unit, User
+
+PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit")
+
+
+def may_manage_people(request):
+    return request.user.is_active and request.user.has_perm(MANAGE_PEOPLE)
+
+
+class PersonFormMixin:
+    """Lower-case, case-insensitively unique email; a badge unique in the unit's agency."""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        others = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError("Another person already has this email address.")
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        unit, badge = cleaned.get("unit"), cleaned.get("badge")
+        holder = roster.badge_holder(badge, roster.agency_of(unit), exclude=self.instance)
+        if holder is not None:
+            self.add_error("badge", f"Badge {badge} already belongs to {holder} in this agency.")
+        return cleaned
+
+
+class PersonAddForm(PersonFormMixin, forms.ModelForm):
+    class Meta:
+        model = User
+        fields = PERSON_FIELDS
+
+
+class PersonChangeForm(PersonFormMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = (*PERSON_FIELDS, "password", "is_active")
+        field_classes = {}
+
+
+class RosterUploadForm(forms.Form):
+    roster = forms.FileField(
+        label="Roster CSV",
+        help_text=f"UTF-8, with the header row: {','.join(roster.COLUMNS)}",
+    )
+    send_invites = forms.BooleanField(
+        required=False, label="Email each new person a link to set their password"
+    )
+
+    def lines(self):
+        try:
+            text = self.cleaned_data["roster"].read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise roster.RosterError([roster.RowError(1, "the file is not UTF-8 text")]) from None
+        return io.StringIO(text, newline="")
+
+
+@admin.register(User)
+class PersonAdmin(DjangoUserAdmin):
+    form = PersonChangeForm
+    add_form = PersonAddForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Member", {"fields": ("name", "badge", "rank", "member_class", "role", "unit")}),
+        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "agency")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": PERSON_FIELDS}),)
+    readonly_fields = ("is_staff", "is_superuser", "agency", "last_login", "date_joined")
+    list_display = ("name", "email", "badge", "rank", "member_class", "role", "unit", "is_active")
+    list_filter = (
+        ("unit", admin.RelatedOnlyFieldListFilter),
+        "member_class",
+        "role",
+        "is_active",
+    )
+    list_select_related = ("unit",)
+    search_fields = ("name", "email", "badge")
+    ordering = ("name",)
+    filter_horizontal = ()
+    actions = ("deactivate",)
+    change_list_template = "admin/portal/user/change_list.html"
+
+    def get_urls(self):
+        upload = self.admin_site.admin_view(self.import_roster_view)
+        return [path("import/", upload, name="portal_user_import"), *super().get_urls()]
+
+    def get_queryset(self, request):
+        return people_in_scope(request.user).select_related("unit")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "unit":
+            kwargs["queryset"] = units_in_scope(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_module_permission(self, request):
+        return may_manage_people(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return may_manage_people(request)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.unit_id is not None:
+            return may_manage_people(request) and is_in_scope(request.user, obj.unit)
+        return may_manage_people(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        roster.save_person(obj, by=request.user, changed=form.changed_data, request=request)
+
+    @admin.action(description="Deactivate selected people")
+    def deactivate(self, request, queryset):
+        count = roster.deactivate_people(queryset, by=request.user, request=request)
+        self.message_user(request, f"{count} people deactivated.", messages.SUCCESS)
+
+    def import_roster_view(self, request):
+        agency = scope_root(request.user)
+        if not may_manage_people(request) or not (agency or request.user.is_superuser):
+            raise PermissionDenied
+        form = RosterUploadForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                summary = self._import(request, form, agency)
+            except roster.RosterError as error:
+                errors = error.errors
+            else:
+                self.message_user(request, f"Roster imported: {summary}.", messages.SUCCESS)
+                return redirect("admin:portal_user_changelist")
+        return TemplateResponse(
+            request,
+            "admin/portal/user/import_roster.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Import roster",
+                "form": form,
+                "errors": errors,
+                "columns": roster.COLUMNS,
+                "separator": roster.PATH_SEPARATOR,
+            },
+        )
+
+    def _import(self, request, form, agency):
+        return roster.import_roster(
+            form.lines(),
+            by=request.user,
+            request=request,
+            scope=agency,
+            send_invites=form.cleaned_data["send_invites"],
+            source=form.cleaned_data["roster"].name,
+        )
+
+
+@admin.register(Unit)
+class UnitAdmin(TreeAdmin):
+    form = movenodeform_factory(Unit)
+    list_display = ("name", "kind")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(pk__in=units_in_scope(request.user))
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if request.user.is_superuser:
+            return form
+        scope = units_in_scope(request.user)
+
+        class ScopedMoveNodeForm(form):
+            """Only units in the admin's agency as a reference, and no new agency root."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                ref_node = self.fields["treebeard_ref_node"]
+                ref_node.queryset = ref_node.queryset.filter(pk__in=scope)
+                ref_node.required = True
+
+        return ScopedMoveNodeForm
+
+    def has_module_permission(self, request):
+        return may_manage_people(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return may_manage_people(request)
+
+    def has_change_permission(self, request, obj=None):
+        in_scope = obj is None or is_in_scope(request.user, obj)
+        return may_manage_people(request) and in_scope
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        roster.resync_agencies(obj)
+
+    def move_node(self, request):
+        ids = [request.POST.get(name, "") for name in ("node", "target")]
+        units = Unit.objects.filter(pk__in=[pk for pk in ids if pk.isdigit()])
+        if not all(is_in_scope(request.user, unit) for unit in units):
+            raise PermissionDenied
+        with transaction.atomic():
+            response = super().move_node(request)
+            node = units.filter(pk=ids[0]).first() if ids[0].isdigit() else None
+            if response.status_code == 200 and node is not None:
+                return self._resync_after_move(request, node, response)
+        return response
+
+    def _resync_after_move(self, request, node, response):
+        try:
+            roster.resync_agencies(node)
+        except ValidationError as error:
+            transaction.set_rollback(True)
+            self.message_user(request, error.messages[0], messages.ERROR)
+            return HttpResponseBadRequest(error.messages[0])
+        return response

@@ -1,0 +1,172 @@
+"""The demo agency of the July 2016 story: Metro Police Department, its boroughs and precincts,
+the demo sign-ins and, on request, thousands of generated members. Safe to run again."""
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from tqdm import tqdm
+
+from portal import roster
+from portal.models import Unit, User
+
+DEMO_PASSWORD = "portal-demo-2026"
+AGENCY = "Metro Police Department"
+PRECINCTS_BY_BOROUGH = {
+    "Manhattan South": (1, 5, 6, 7, 9, 10, 13, 14, 17, 18),
+    "Manhattan North": (19, 20, 22, 23, 24, 25, 26, 28, 30, 32, 33, 34),
+    "Bronx": (40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 52),
+    "Brooklyn South": (60, 61, 62, 63, 66, 67, 68, 69, 70, 71, 72, 76, 78),
+    "Brooklyn North": (73, 75, 77, 79, 81, 83, 84, 88, 90, 94),
+    "Queens South": (100, 101, 102, 103, 105, 106, 107, 113),
+    "Queens North": (104, 108, 109, 110, 111, 112, 114, 115),
+    "Staten Island": (120, 121, 122, 123),
+}
+SQUADS_BY_PRECINCT = {
+    17: ("Anti-Crime", "Station House Security"),
+    72: ("Anti-Crime",),
+    75: ("Anti-Crime", "Field Training Unit"),
+    14: ("Anti-Crime",),
+    40: ("Anti-Crime",),
+}
+DEMO_PEOPLE = (
+    # email, name, badge, rank, member class, role, unit path below the agency
+    ("officer@demo.test", "Maria Lopez", "4127", "Police Officer", "sworn", "officer",
+     ("Manhattan South", "17th Precinct")),
+    ("officer2@demo.test", "Andre Williams", "5583", "Police Officer", "sworn", "officer",
+     ("Brooklyn North", "75th Precinct")),
+    ("auxiliary@demo.test", "Sam Goldberg", "A2291", "Auxiliary Police Officer", "auxiliary",
+     "officer", ("Manhattan South", "17th Precinct")),
+    ("sergeant@demo.test", "Dan Kowalski", "3310", "Sergeant", "sworn", "supervisor",
+     ("Manhattan South", "17th Precinct")),
+    ("admin@demo.test", "Patricia Reyes", "0412", "Deputy Chief", "sworn", "admin", ()),
+)  # fmt: skip
+FIRST_NAMES = (
+    "James", "Maria", "Michael", "Aisha", "Robert", "Jennifer", "David", "Keisha", "Joseph",
+    "Linda", "Daniel", "Rosa", "Anthony", "Mei", "Kevin", "Fatima", "Brian", "Sofia", "Thomas",
+    "Nicole", "Christopher", "Priya", "Matthew", "Elena", "Luis", "Grace", "Patrick", "Yolanda",
+    "Sean", "Tanisha", "Carlos", "Erin", "Vincent", "Olga", "Marcus", "Bridget", "Hector",
+)  # fmt: skip
+LAST_NAMES = (
+    "Rodriguez", "Murphy", "Chen", "Johnson", "O'Brien", "Williams", "Gonzalez", "Kelly",
+    "Smith", "Rivera", "Brown", "Nguyen", "Sullivan", "Martinez", "Davis", "Kim", "Walsh",
+    "Garcia", "Jackson", "Patel", "Ramirez", "Russo", "Thompson", "Cruz", "Esposito", "Lee",
+    "Moore", "Santiago", "Fitzgerald", "Torres", "Ali", "Romano", "Hernandez", "Kaplan",
+)  # fmt: skip
+
+
+def ordinal(number):
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix} Precinct"
+
+
+def unit_paths():
+    """Every unit path of the demo agency, the root first."""
+    paths = [(AGENCY,)]
+    for borough, precincts in PRECINCTS_BY_BOROUGH.items():
+        paths.append((AGENCY, borough))
+        for number in precincts:
+            precinct = (AGENCY, borough, ordinal(number))
+            paths.append(precinct)
+            paths += [
+                (*precinct, f"{ordinal(number)} {squad}")
+                for squad in SQUADS_BY_PRECINCT.get(number, ())
+            ]
+    return paths
+
+
+def record(line, email, name, badge, rank, member_class, role, path):
+    return {
+        "line": line,
+        "email": email,
+        "name": name,
+        "badge": badge,
+        "rank": rank,
+        "member_class": member_class,
+        "role": role,
+        "unit_path": roster.PATH_SEPARATOR.join(path),
+    }
+
+
+def generated_record(number, paths):
+    """Member `number`: mostly sworn officers, one in 20 auxiliary, one in 20 civilian, one in 50
+    a supervisor; spread round-robin over the precincts and squads."""
+    name = f"{FIRST_NAMES[number % len(FIRST_NAMES)]} {LAST_NAMES[number * 7 % len(LAST_NAMES)]}"
+    member_class, rank, role = "sworn", "Police Officer", "officer"
+    if number % 20 == 0:
+        member_class, rank = "auxiliary", "Auxiliary Police Officer"
+    elif number % 20 == 1:
+        member_class, rank = "civilian", "Police Administrative Aide"
+    elif number % 50 == 2:
+        rank, role = "Sergeant", "supervisor"
+    elif number % 9 == 3:
+        rank = "Detective"
+    path = paths[number % len(paths)]
+    return record(
+        number + 1,
+        f"officer{number:05d}@demo.test",
+        name,
+        f"{100000 + number}",
+        rank,
+        member_class,
+        role,
+        path,
+    )
+
+
+def seed_units():
+    """The agency tree; returns the agency root and how many units were created."""
+    units, created = roster.ensure_units(unit_paths())
+    return units[roster.unit_key([AGENCY])], created
+
+
+def seed_people(password_hash):
+    """The demo sign-ins, their password (re)set to the demo password."""
+    records = [
+        record(line, *person[:-1], (AGENCY, *person[-1]))
+        for line, person in enumerate(DEMO_PEOPLE, start=1)
+    ]
+    summary = roster.import_records(records, source="seed_demo")
+    emails = [person[0] for person in DEMO_PEOPLE]
+    User.objects.filter(email__in=emails).update(password=password_hash, is_active=True)
+    return summary
+
+
+def seed_generated_officers(count, password_hash):
+    """`count` generated members officer00001@demo.test...; the same `count` again adds none."""
+    if not count:
+        return None
+    paths = [path for path in unit_paths() if len(path) >= 3]
+    records = [generated_record(number, paths) for number in range(1, count + 1)]
+    with tqdm(total=count, desc="members", unit=" people") as bar:
+        summary = roster.import_records(records, source="seed_demo", progress=bar.update)
+    # New members share the one demo-password hash: hashing 36,000 times would take minutes.
+    generated = User.objects.filter(email__startswith="officer", email__endswith="@demo.test")
+    generated.filter(password__startswith="!").update(password=password_hash)
+    return summary
+
+
+class Command(BaseCommand):
+    help = "Create (or bring back) the demo agency, its units and demo accounts. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--officers", type=int, default=0, help="also generate N members (e.g. 36000)"
+        )
+
+    @transaction.atomic
+    def handle(self, *args, officers, **options):
+        password_hash = make_password(DEMO_PASSWORD)
+        agency, units_created = seed_units()
+        people = seed_people(password_hash)
+        generated = seed_generated_officers(officers, password_hash)
+        self.report(agency, units_created, people, generated)
+
+    def report(self, agency, units_created, people, generated):
+        units = Unit.objects.filter(path__startswith=agency.path).count()
+        self.stdout.write(f"{agency}: {units} units ({units_created} created)")
+        self.stdout.write(f"Demo accounts: {people}")
+        if generated is not None:
+            self.stdout.write(f"Generated members: {generated}")
+        self.stdout.write(self.style.SUCCESS(f"Demo password: {DEMO_PASSWORD}"))

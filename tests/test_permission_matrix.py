@@ -1,0 +1,197 @@
+"""Who may do what to which bulletin, through the real URLs: persona x action x status.
+
+A bulletin outside your audience is a 404 (page, attachments, acknowledge URL); managing is for
+supervisors whose scope holds every audience unit, and for the agency admin.
+"""
+
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from bulletins.services import attachments, authoring
+from tests.factories import draft_bulletin, published_bulletin
+
+pytestmark = pytest.mark.django_db
+
+OK = HTTPStatus.OK
+FOUND = HTTPStatus.FOUND
+FORBIDDEN = HTTPStatus.FORBIDDEN
+NOT_FOUND = HTTPStatus.NOT_FOUND
+
+PERSONAS = ("officer", "auxiliary", "sergeant", "outsider", "admin")
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+# action, bulletin: expected status for officer, auxiliary, sergeant, outsider, admin
+MATRIX = [
+    ("create", None, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    ("create_post", None, FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
+    ("audience_count", None, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    # An Order for the 17th Precinct, written and published by its sergeant.
+    ("view", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
+    ("acknowledge", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    ("attachment", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
+    ("amend", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("amend_post", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("lift", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("lift_post", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("edit", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("preview", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    # An agency-wide Order by the admin: the sergeant reads it, but may not manage it.
+    ("view", "agency_order", OK, OK, OK, OK, OK),
+    ("acknowledge", "agency_order", FOUND, FOUND, FOUND, FOUND, FOUND),
+    ("attachment", "agency_order", OK, OK, OK, OK, OK),
+    ("amend", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    ("amend_post", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, FOUND),
+    ("lift", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    ("lift_post", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, FOUND),
+    ("preview", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    # Sworn members only: the auxiliaries are taken off the street.
+    ("view", "sworn_order", OK, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("acknowledge", "sworn_order", FOUND, NOT_FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    # A draft for the 17th Precinct: nobody reads it before it is published.
+    ("view", "precinct_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("acknowledge", "precinct_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("attachment", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("edit", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("preview", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("publish", "precinct_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    # An agency-wide draft by the admin: outside the sergeant's scope.
+    ("edit", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    ("preview", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    ("publish", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, FOUND),
+]
+
+CASES = [
+    pytest.param(persona, action, target, expected, id=f"{persona}-{action}-{target}-{expected}")
+    for action, target, *statuses in MATRIX
+    for persona, expected in zip(PERSONAS, statuses, strict=True)
+]
+
+
+def _with_pdf(draft, by):
+    upload = SimpleUploadedFile("pairing-roster.pdf", PDF, content_type="application/pdf")
+    attachments.attach_files(draft, [upload], ["application/pdf"], by=by, now=timezone.now())
+    return draft
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def bulletins(officer, auxiliary, sergeant, outsider, admin, agency, precinct17):
+    now = timezone.now()
+    precinct_order = _with_pdf(
+        draft_bulletin(sergeant, precinct17, title="Pair up in the 17th"), sergeant
+    )
+    agency_order = _with_pdf(draft_bulletin(admin, agency, title="No solo posts"), admin)
+    return {
+        "precinct_order": authoring.publish_bulletin(precinct_order, by=sergeant, now=now),
+        "agency_order": authoring.publish_bulletin(agency_order, by=admin, now=now),
+        "sworn_order": published_bulletin(
+            sergeant, precinct17, title="Sworn only", to_auxiliary=False, to_civilian=False
+        ),
+        "precinct_draft": _with_pdf(draft_bulletin(sergeant, precinct17, title="Draft"), sergeant),
+        "agency_draft": draft_bulletin(admin, agency, title="Agency draft"),
+    }
+
+
+def _bulletin_form(precinct17):
+    later = timezone.localtime() + timedelta(hours=36)
+    return {
+        "title": "Vehicle checks",
+        "instruction": "Check your vehicle before every tour.",
+        "body": "",
+        "kind": "order",
+        "priority": "1",
+        "units": [precinct17.pk],
+        "to_sworn": "on",
+        "starts": "now",
+        "expires_at": later.strftime("%Y-%m-%dT%H:%M"),
+        "review_hours": "72",
+    }
+
+
+def _amend_form(bulletin):
+    return {
+        "title": bulletin.title,
+        "instruction": bulletin.instruction,
+        "body": bulletin.body,
+        "priority": str(bulletin.priority),
+        "until_further_notice": "on",
+        "is_material": "no",
+        "reason": "Typo in the instructions.",
+    }
+
+
+ACTIONS = {
+    "create": lambda client, b, ctx: client.get(reverse("bulletins:create")),
+    "create_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:create"), _bulletin_form(ctx["precinct17"])
+    ),
+    "audience_count": lambda client, b, ctx: client.get(
+        reverse("bulletins:audience_count"), {"units": ctx["precinct17"].pk, "to_sworn": "on"}
+    ),
+    "view": lambda client, b, ctx: client.get(reverse("bulletins:detail", args=[b.pk])),
+    "acknowledge": lambda client, b, ctx: client.post(
+        reverse("bulletins:acknowledge", args=[b.pk]), {"version": b.version}
+    ),
+    "attachment": lambda client, b, ctx: client.get(
+        reverse("bulletins:attachment", args=[b.pk, b.attachments.get().pk])
+    ),
+    "edit": lambda client, b, ctx: client.get(reverse("bulletins:edit", args=[b.pk])),
+    "preview": lambda client, b, ctx: client.get(reverse("bulletins:preview", args=[b.pk])),
+    "publish": lambda client, b, ctx: client.post(reverse("bulletins:publish", args=[b.pk])),
+    "amend": lambda client, b, ctx: client.get(reverse("bulletins:amend", args=[b.pk])),
+    "amend_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:amend", args=[b.pk]), _amend_form(b)
+    ),
+    "lift": lambda client, b, ctx: client.get(reverse("bulletins:lift", args=[b.pk])),
+    "lift_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:lift", args=[b.pk]), {"reason": "Threat assessed as over."}
+    ),
+}
+
+
+@pytest.mark.parametrize(("persona", "action", "target", "expected"), CASES)
+def test_permission_matrix(
+    request, client, bulletins, precinct17, persona, action, target, expected
+):
+    client.force_login(request.getfixturevalue(persona))
+    bulletin = bulletins[target] if target else None
+
+    response = ACTIONS[action](client, bulletin, {"precinct17": precinct17})
+
+    assert response.status_code == expected
+
+
+def test_anonymous_visitor_is_sent_to_sign_in_for_every_bulletin_url(client, bulletins):
+    bulletin = bulletins["precinct_order"]
+    urls = [
+        reverse("bulletins:feed"),
+        reverse("bulletins:create"),
+        reverse("bulletins:detail", args=[bulletin.pk]),
+        reverse("bulletins:attachment", args=[bulletin.pk, bulletin.attachments.get().pk]),
+        reverse("bulletins:amend", args=[bulletin.pk]),
+    ]
+
+    responses = [client.get(url) for url in urls]
+
+    assert [r.status_code for r in responses] == [FOUND] * len(urls)
+    assert all(r["Location"].startswith(reverse("account_login")) for r in responses)
+
+
+def test_state_changes_refuse_get(client, sergeant, bulletins):
+    client.force_login(sergeant)
+    draft, order = bulletins["precinct_draft"], bulletins["precinct_order"]
+
+    publish = client.get(reverse("bulletins:publish", args=[draft.pk]))
+    acknowledge = client.get(reverse("bulletins:acknowledge", args=[order.pk]))
+
+    assert publish.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert acknowledge.status_code == HTTPStatus.METHOD_NOT_ALLOWED

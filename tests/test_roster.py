@@ -1,0 +1,307 @@
+import io
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from portal import roster
+from portal.models import AuditEvent, Unit, User
+from tests.factories import UserFactory, make_unit
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "email,name,badge,rank,member_class,unit_path,role"
+AGENCY = "Metro Police Department"
+P17 = f"{AGENCY} / Manhattan South / 17th Precinct"
+P75 = f"{AGENCY} / Brooklyn North / 75th Precinct"
+
+
+def roster_csv(*rows, header=HEADER):
+    return io.StringIO("\n".join([header, *rows]) + "\n", newline="")
+
+
+def import_rows(*rows, **options):
+    return roster.import_roster(roster_csv(*rows), **options)
+
+
+def unit_at(*names):
+    return Unit.objects.get(pk=roster.load_units()[roster.unit_key(names)].pk)
+
+
+def move_under(unit, parent):
+    position = "sorted-child" if Unit.node_order_by else "last-child"
+    Unit.objects.move(Unit.objects.get(pk=unit.pk), parent, pos=position)
+
+
+def errors_of(excinfo):
+    return [(error.line, error.reason) for error in excinfo.value.errors]
+
+
+def test_import_creates_people_and_the_unit_tree():
+    summary = import_rows(
+        f"Maria.Lopez@Agency.test,Maria Lopez,4127,Police Officer,sworn,{P17},officer",
+        f"sam@agency.test,Sam Goldberg,A22,Auxiliary Police Officer,auxiliary,{P17},officer",
+        f"dan@agency.test,Dan Kowalski,3310,Sergeant,sworn,{P17} / 17th Precinct Anti-Crime,"
+        "supervisor",
+        f"chief@agency.test,Pat Reyes,0412,Deputy Chief,civilian,{AGENCY},admin",
+    )
+
+    assert (summary.created, summary.updated, summary.units_created) == (4, 0, 4)
+    agency = unit_at(AGENCY)
+    squad = unit_at(AGENCY, "Manhattan South", "17th Precinct", "17th Precinct Anti-Crime")
+    assert agency.is_root()
+    assert [unit.kind for unit in Unit.objects.get_ancestors(squad)] == [
+        "agency",
+        "borough",
+        "precinct",
+    ]
+    assert squad.kind == Unit.Kind.SQUAD
+    maria = User.objects.get(email="maria.lopez@agency.test")
+    assert maria.unit.path_names() == [AGENCY, "Manhattan South", "17th Precinct"]
+    assert set(User.objects.values_list("agency", flat=True)) == {agency.pk}
+    assert not maria.has_usable_password()
+    assert User.objects.get(badge="A22").member_class == User.MemberClass.AUXILIARY
+    assert User.objects.get(badge="3310").role == User.Role.SUPERVISOR
+    chief = User.objects.get(badge="0412")
+    assert (chief.role, chief.is_staff, chief.unit) == (User.Role.ADMIN, True, agency)
+    assert not maria.is_staff
+
+
+def test_units_deeper_than_a_precinct_are_squads():
+    import_rows(f"a@agency.test,A,1,PO,sworn,{P17} / Anti-Crime / Team 1 / Car 4,officer")
+
+    assert unit_at(*P17.split(" / "), "Anti-Crime", "Team 1", "Car 4").kind == Unit.Kind.SQUAD
+
+
+def test_import_reuses_existing_units_whatever_the_case(precinct17, agency):
+    summary = import_rows(
+        "a@agency.test,A,1,PO,sworn,metro police department / MANHATTAN SOUTH / 17th precinct,"
+        "officer"
+    )
+
+    assert summary.units_created == 0
+    person = User.objects.get(email="a@agency.test")
+    assert (person.unit, person.agency) == (precinct17, agency)
+
+
+def test_reimport_updates_rank_and_moves_the_person(officer, precinct75, agency):
+    summary = import_rows(
+        f"OFFICER@agency.test,Maria Lopez,{officer.badge},Detective,sworn,{P75},officer"
+    )
+
+    officer.refresh_from_db()
+    assert (summary.created, summary.updated, summary.unchanged) == (0, 1, 0)
+    assert (officer.rank, officer.unit) == ("Detective", precinct75)
+    assert officer.agency == agency
+    assert officer.has_usable_password()
+
+
+def test_reimport_of_the_same_file_changes_nothing():
+    rows = [
+        f"a@agency.test,A,1,PO,sworn,{P17},officer",
+        f"b@agency.test,B,2,PO,sworn,{P75},admin",
+    ]
+    import_rows(*rows)
+
+    summary = import_rows(*rows)
+
+    assert (summary.created, summary.updated, summary.unchanged) == (0, 0, 2)
+    assert summary.units_created == 0
+
+
+def test_badges_may_swap_within_one_file():
+    import_rows(
+        f"a@agency.test,A,1,PO,sworn,{P17},officer", f"b@agency.test,B,2,PO,sworn,{P17},officer"
+    )
+
+    import_rows(
+        f"a@agency.test,A,2,PO,sworn,{P17},officer", f"b@agency.test,B,1,PO,sworn,{P17},officer"
+    )
+
+    assert User.objects.get(email="a@agency.test").badge == "2"
+    assert User.objects.get(email="b@agency.test").badge == "1"
+
+
+def test_the_same_badge_in_another_agency_is_fine(officer):
+    import_rows(f"x@other.test,X,{officer.badge},PO,sworn,Nassau County PD / 1st Precinct,officer")
+
+    assert User.objects.filter(badge=officer.badge).count() == 2
+
+
+def test_a_bad_file_changes_nothing_and_reports_every_bad_row(officer, outsider):
+    users, units = User.objects.count(), Unit.objects.count()
+
+    with pytest.raises(roster.RosterError) as excinfo:
+        import_rows(
+            f"good@agency.test,Good Row,9001,PO,sworn,{P17} / New Squad,officer",  # 2
+            f"not-an-email,No Email,9002,PO,sworn,{P17},officer",  # 3
+            f"blank@agency.test,,9003,PO,sworn,{P17},officer",  # 4
+            f"class@agency.test,Bad Class,9004,PO,deputy,{P17},officer",  # 5
+            f"role@agency.test,Bad Role,9005,PO,sworn,{P17},chief",  # 6
+            "path@agency.test,No Unit,9006,PO,sworn,,officer",  # 7
+            f"GOOD@agency.test,Twice,9007,PO,sworn,{P17},officer",  # 8
+            f"dupe@agency.test,Dupe Badge,9001,PO,sworn,{P75},officer",  # 9
+            f"clash@agency.test,Clash,{outsider.badge},PO,sworn,{P17},officer",  # 10
+            f"short@agency.test,Short Row,9010,PO,sworn,{P17}",  # 11
+        )
+
+    assert errors_of(excinfo) == [
+        (3, "email 'not-an-email' is not a valid address"),
+        (4, "name is empty"),
+        (5, "member class 'deputy' is not one of sworn, auxiliary, civilian"),
+        (6, "role 'chief' is not one of officer, supervisor, admin"),
+        (7, "unit path is empty"),
+        (8, "email good@agency.test is already on line 2"),
+        (9, "badge 9001 is already on line 2 in this agency"),
+        (10, f"badge {outsider.badge} belongs to outsider@agency.test"),
+        (11, "expected 7 fields, found 6"),
+        (11, "role is empty"),
+    ]
+    assert (User.objects.count(), Unit.objects.count()) == (users, units)
+    assert not AuditEvent.objects.filter(action="roster.import").exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("", "the file is empty: a header row is required"),
+        ("email,name,badge,rank,unit_path,role", "header: missing column(s): member_class"),
+        (f"{HEADER},shoe_size", "header: unknown column(s): shoe_size"),
+    ],
+)
+def test_a_bad_header_is_refused(header, reason):
+    with pytest.raises(roster.RosterError) as excinfo:
+        roster.import_roster(io.StringIO(header + "\n" if header else ""))
+
+    assert errors_of(excinfo) == [(1, reason)]
+
+
+def test_columns_may_come_in_any_order():
+    roster.import_roster(
+        io.StringIO(
+            f"role,unit_path,member_class,rank,badge,name,email\nofficer,{P17},sworn,PO,7,A,a@x.test\n"
+        )
+    )
+
+    assert User.objects.get(email="a@x.test").badge == "7"
+
+
+def test_an_agency_scoped_import_refuses_other_agencies(agency, outsider):
+    other = make_unit("Nassau County PD")
+    stranger = UserFactory(email="stranger@nassau.test", unit=other)
+
+    with pytest.raises(roster.RosterError) as excinfo:
+        import_rows(
+            "a@nassau.test,A,1,PO,sworn,Nassau County PD,officer",
+            f"{stranger.email},Stranger,{stranger.badge},PO,sworn,{P17},officer",
+            scope=agency,
+        )
+
+    assert errors_of(excinfo) == [
+        (2, f"unit path must start with {AGENCY!r}"),
+        (3, "stranger@nassau.test belongs to another agency"),
+    ]
+
+
+def test_the_import_writes_one_audit_event(admin):
+    import_rows(f"a@agency.test,A,1,PO,sworn,{P17},officer", by=admin, source="june.csv")
+
+    event = AuditEvent.objects.get(action="roster.import")
+    assert event.actor == admin
+    assert event.detail["source"] == "june.csv"
+    assert (event.detail["created"], event.detail["rows"]) == (1, 1)
+
+
+def test_invites_are_sent_after_commit_only_when_asked(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        import_rows(f"quiet@agency.test,Quiet,1,PO,sworn,{P17},officer")
+        import_rows(f"new@agency.test,New,2,PO,sworn,{P17},officer", send_invites=True)
+
+    assert [message.to for message in mailoutbox] == [["new@agency.test"]]
+    assert "/accounts/password/reset/key/" in mailoutbox[0].body
+
+
+def test_move_person_keeps_the_agency_in_step(officer, sergeant):
+    nassau = make_unit("Nassau County PD")
+    precinct = make_unit("1st Precinct", parent=nassau)
+
+    roster.move_person(officer, precinct, by=sergeant)
+
+    officer.refresh_from_db()
+    assert (officer.unit, officer.agency) == (precinct, nassau)
+    event = AuditEvent.objects.get(action="person.move")
+    assert (event.actor, event.object_id) == (sergeant, str(officer.pk))
+    assert event.detail["to_unit"] == precinct.pk
+
+
+def test_move_person_refuses_a_badge_taken_in_the_new_agency(officer, admin):
+    nassau = make_unit("Nassau County PD")
+    UserFactory(unit=nassau, badge=officer.badge)
+
+    with pytest.raises(ValidationError, match="already belongs"):
+        roster.move_person(officer, nassau, by=admin)
+
+    officer.refresh_from_db()
+    assert officer.agency.name == AGENCY
+
+
+def test_the_command_prints_the_summary(tmp_path, capsys):
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"\ufeff{HEADER}\na@agency.test,A,1,PO,sworn,{P17},officer\n")
+
+    call_command("import_roster", str(csv_file))
+
+    assert "1 people created, 0 updated, 0 unchanged; 3 units created" in capsys.readouterr().out
+
+
+def test_the_command_fails_with_every_error_and_changes_nothing(tmp_path, capsys):
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(
+        f"{HEADER}\na@agency.test,A,1,PO,sworn,{P17},officer\nbad,B,2,PO,sworn,{P17},boss\n"
+    )
+
+    with pytest.raises(CommandError, match="2 problem"):
+        call_command("import_roster", str(csv_file))
+
+    assert capsys.readouterr().err.splitlines() == [
+        "line 3: email 'bad' is not a valid address",
+        "line 3: role 'boss' is not one of officer, supervisor, admin",
+    ]
+    assert not User.objects.exists()
+    assert not Unit.objects.exists()
+
+
+def test_a_2000_row_import_is_set_based(django_assert_max_num_queries, precinct17):
+    rows = [
+        f"member{n}@agency.test,Member {n},{50000 + n},PO,sworn,{P17} / Squad {n % 8},officer"
+        for n in range(2000)
+    ]
+    import_rows(*rows[:4])
+
+    with django_assert_max_num_queries(40):
+        summary = import_rows(*[row.replace(",PO,", ",Detective,") for row in rows])
+
+    assert (summary.created, summary.updated, summary.units_created) == (1996, 4, 4)
+    assert User.objects.filter(rank="Detective").count() == 2000
+
+
+def test_moving_a_unit_to_another_agency_brings_its_members_along(officer, precinct17):
+    nassau = make_unit("Nassau County PD")
+    move_under(precinct17, nassau)
+
+    moved = roster.resync_agencies(precinct17)
+
+    officer.refresh_from_db()
+    assert moved == 1
+    assert officer.agency == nassau
+
+
+def test_a_unit_move_that_would_share_a_badge_is_refused(officer, precinct17):
+    nassau = make_unit("Nassau County PD")
+    UserFactory(unit=nassau, badge=officer.badge)
+    move_under(precinct17, nassau)
+
+    with pytest.raises(ValidationError, match="would share a badge"):
+        roster.resync_agencies(precinct17)

@@ -1,0 +1,101 @@
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from portal.management.commands.seed_demo import DEMO_PASSWORD
+from portal.models import Unit, User
+
+pytestmark = pytest.mark.django_db
+
+DEMO_ACCOUNTS = {
+    # email: (role, member class, unit)
+    "officer@demo.test": ("officer", "sworn", "17th Precinct"),
+    "officer2@demo.test": ("officer", "sworn", "75th Precinct"),
+    "auxiliary@demo.test": ("officer", "auxiliary", "17th Precinct"),
+    "sergeant@demo.test": ("supervisor", "sworn", "17th Precinct"),
+    "admin@demo.test": ("admin", "sworn", "Metro Police Department"),
+}
+
+
+def snapshot():
+    people = User.objects.order_by("email")
+    return (
+        list(people.values_list("email", "name", "badge", "role", "unit__name", "agency__name")),
+        list(Unit.objects.order_by("path").values_list("path", "name", "kind")),
+    )
+
+
+def seed(*args):
+    call_command("seed_demo", *args, stdout=None)
+
+
+def test_seed_demo_twice_gives_the_same_data():
+    seed()
+    first = snapshot()
+
+    seed()
+
+    assert snapshot() == first
+    people, units = first
+    assert sorted(email for email, *_ in people) == sorted(DEMO_ACCOUNTS)
+    assert len(units) >= 80
+
+
+def test_the_demo_agency_follows_the_story():
+    seed()
+
+    parents = {
+        unit.name: Unit.objects.get_parent(unit).name
+        for unit in Unit.objects.filter(kind=Unit.Kind.PRECINCT)
+    }
+    assert Unit.objects.get(depth=1).name == "Metro Police Department"
+    assert parents["17th Precinct"] == "Manhattan South"
+    assert parents["72nd Precinct"] == "Brooklyn South"
+    assert parents["75th Precinct"] == "Brooklyn North"
+    assert Unit.objects.filter(kind=Unit.Kind.SQUAD, name__startswith="17th Precinct").exists()
+
+
+def test_demo_accounts_sign_in_with_the_demo_password_after_every_run():
+    seed()
+    User.objects.filter(email="officer@demo.test").update(password="!", is_active=False)
+
+    seed()
+
+    for email, (role, member_class, unit) in DEMO_ACCOUNTS.items():
+        person = authenticate(email=email, password=DEMO_PASSWORD)
+        assert person is not None, email
+        assert (person.role, person.member_class, person.unit.name) == (role, member_class, unit)
+        assert person.agency.name == "Metro Police Department"
+        assert person.is_staff == (role == "admin")
+
+
+def test_the_demo_officer_can_log_in(client):
+    seed()
+
+    assert client.login(email="officer@demo.test", password=DEMO_PASSWORD)
+
+
+def test_generated_officers_are_added_once():
+    seed()
+
+    seed("--officers", "500")
+    first = snapshot()
+    seed("--officers", "500")
+
+    assert snapshot() == first
+    generated = User.objects.filter(email__regex=r"^officer\d{5}@demo\.test$")
+    assert generated.count() == 500
+    assert set(generated.values_list("member_class", flat=True)) == {
+        "sworn",
+        "auxiliary",
+        "civilian",
+    }
+    assert generated.filter(role="supervisor").exists()
+    assert generated.values("unit").distinct().count() > 50
+    assert generated.filter(unit__kind=Unit.Kind.SQUAD).exists()
+
+
+def test_generated_officers_share_the_demo_password():
+    seed("--officers", "3")
+
+    assert authenticate(email="officer00003@demo.test", password=DEMO_PASSWORD) is not None
