@@ -1,3 +1,6 @@
+import io
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
@@ -99,3 +102,26 @@ def test_generated_officers_share_the_demo_password():
     seed("--officers", "3")
 
     assert authenticate(email="officer00003@demo.test", password=DEMO_PASSWORD) is not None
+
+
+def test_seed_demo_publishes_the_story_bulletins_once(db):
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+
+    from bulletins.models import Bulletin, Recipient
+
+    titles = list(Bulletin.objects.values_list("title", flat=True))
+    assert len(titles) == len(set(titles)) == 8
+    pairing = Bulletin.objects.get(title__startswith="All officers paired")
+    assert pairing.expires_at is None
+    assert pairing.status == Bulletin.Status.IN_FORCE
+    told = set(Recipient.objects.filter(bulletin=pairing).values_list("user__email", flat=True))
+    assert "officer@demo.test" in told
+    assert "auxiliary@demo.test" not in told
+    county = Bulletin.objects.get(title="Patrols paired for 36 hours")
+    assert county.expires_at - county.effective_at == timedelta(hours=36)
+    intelligence = Bulletin.objects.get(kind="intelligence")
+    readers = set(
+        Recipient.objects.filter(bulletin=intelligence).values_list("user__email", flat=True)
+    )
+    assert readers == {"officer2@demo.test"}

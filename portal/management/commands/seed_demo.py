@@ -4,9 +4,11 @@ the demo sign-ins and, on request, thousands of generated members. Safe to run a
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from tqdm import tqdm
 
 from portal import roster
+from portal.management.commands._demo_bulletins import seed_bulletins
 from portal.models import Unit, User
 
 DEMO_PASSWORD = "portal-demo-2026"
@@ -147,6 +149,12 @@ def seed_generated_officers(count, password_hash):
     return summary
 
 
+def demo_people():
+    """The demo sign-ins by role: "officer", "sergeant", "admin", ..."""
+    people = User.objects.filter(email__in=[person[0] for person in DEMO_PEOPLE])
+    return {user.email.split("@")[0]: user for user in people}
+
+
 class Command(BaseCommand):
     help = "Create (or bring back) the demo agency, its units and demo accounts. Idempotent."
 
@@ -161,7 +169,9 @@ class Command(BaseCommand):
         agency, units_created = seed_units()
         people = seed_people(password_hash)
         generated = seed_generated_officers(officers, password_hash)
+        published = seed_bulletins(agency, demo_people(), now=timezone.now())
         self.report(agency, units_created, people, generated)
+        self.stdout.write(f"Story bulletins published: {published}")
 
     def report(self, agency, units_created, people, generated):
         units = Unit.objects.filter(path__startswith=agency.path).count()
