@@ -255,9 +255,35 @@ class AmendForm(TimeSpanMixin, forms.Form):
 
 
 class LiftForm(forms.Form):
+    when = forms.ChoiceField(
+        choices=[("now", "Now"), ("later", "At a set time")],
+        widget=forms.RadioSelect,
+        initial="now",
+        required=False,
+        label="Lift it",
+    )
+    lift_at = forms.DateTimeField(
+        required=False,
+        label="Lift at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
     reason = forms.CharField(
         label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+    def __init__(self, *args, now=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("when") != "later":
+            cleaned["lift_at"] = None
+        elif cleaned.get("lift_at") is None:
+            self.add_error("lift_at", "Give the time to lift it.")
+        elif cleaned["lift_at"] <= self.now:
+            self.add_error("lift_at", "A scheduled lift must be in the future.")
+        return cleaned
 
 
 class HistoryFilterForm(forms.Form):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("bulletins/<int:pk>/publish", views.bulletin_publish, name="publish"),
     path("bulletins/<int:pk>/amend", views.bulletin_amend, name="amend"),
     path("bulletins/<int:pk>/lift", views.bulletin_lift, name="lift"),
+    path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
     path(
         "bulletins/<int:pk>/attachments/<int:attachment_pk>",

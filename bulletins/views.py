@@ -14,7 +14,7 @@ from bulletins import permissions
 from bulletins.diff import version_changes
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
 from bulletins.models import Bulletin, Receipt, audience_members
-from bulletins.services import attachments, authoring, reading
+from bulletins.services import attachments, authoring, clock, reading
 from portal import audit
 
 FEED_POLL_SECONDS = 20
@@ -26,9 +26,11 @@ def _feed_bulletins(user, now):
         .addressed_to(user)
         .with_reader_state(user)
         .urgent_first()
+        .select_related("last_reaffirmed_by")
         .only(
             "id", "kind", "priority", "status", "title", "instruction", "effective_at",
-            "expires_at", "version", "ack_version", "last_reaffirmed_at",
+            "expires_at", "version", "ack_version", "last_reaffirmed_at", "lifted_by_id",
+            "last_reaffirmed_by__name",
         )
     )  # fmt: skip
 
@@ -48,11 +50,32 @@ def feed(request):
     bulletins = _feed_bulletins(request.user, now)
     context = {
         "bulletins": bulletins,
+        "to_review": _awaiting_review(request.user, now),
         "now": now,
         "etag": _feed_etag(bulletins, now),
         "poll_seconds": FEED_POLL_SECONDS,
     }
     return render(request, "bulletins/feed.html", context)
+
+
+def _awaiting_review(user, now):
+    """Until-further-notice orders this supervisor must re-affirm or lift."""
+    if not user.has_perm(permissions.AUTHOR):
+        return []
+    due = permissions.manageable_bulletins(user).in_force(now)
+    return list(due.filter(review_requested_at__isnull=False).order_by("review_requested_at")[:20])
+
+
+@require_POST
+def bulletin_reaffirm(request, pk):
+    bulletin = _managed_or_404(request.user, pk)
+    try:
+        clock.reaffirm_bulletin(bulletin, by=request.user, now=timezone.now())
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Re-affirmed. It stays in force; the next review is due later.")
+    return redirect("bulletins:detail", pk=bulletin.pk)
 
 
 @never_cache
@@ -296,16 +319,24 @@ def bulletin_amend(request, pk):
 def bulletin_lift(request, pk):
     now = timezone.now()
     bulletin = _managed_or_404(request.user, pk)
-    form = LiftForm(_form_data(request)[0])
+    form = LiftForm(_form_data(request)[0], now=now)
     if request.method == "POST" and form.is_valid():
+        reason, lift_at = form.cleaned_data["reason"], form.cleaned_data["lift_at"]
         try:
-            authoring.lift_bulletin(
-                bulletin, by=request.user, now=now, reason=form.cleaned_data["reason"]
-            )
+            if lift_at:
+                clock.schedule_lift(bulletin, by=request.user, now=now, at=lift_at, reason=reason)
+            else:
+                authoring.lift_bulletin(bulletin, by=request.user, now=now, reason=reason)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Lifted. Officers now see it as lifted, with your reason.")
+            if lift_at:
+                local = timezone.localtime(lift_at)
+                messages.success(request, f"It will be lifted {local:%a %d %b %H:%M}.")
+            else:
+                messages.success(
+                    request, "Lifted. Officers now see it as lifted, with your reason."
+                )
             return redirect("bulletins:detail", pk=bulletin.pk)
     status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
     return render(

@@ -3,6 +3,7 @@
 import threading
 import time
 from datetime import timedelta
+from http import HTTPStatus
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -355,3 +356,67 @@ def test_pairing_order_stays_until_lifted_then_shows_who_and_why(client, admin, 
     assert "Lifted" in page
     assert "Threat assessment closed" in page
     assert admin.name in page
+
+
+def test_supervisor_schedules_a_lift_through_the_page(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(sergeant)
+    at = timezone.localtime() + timedelta(hours=6)
+
+    response = client.post(
+        reverse("bulletins:lift", args=[bulletin.pk]),
+        {"when": "later", "lift_at": at.strftime("%Y-%m-%dT%H:%M"), "reason": "Tour change"},
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    bulletin.refresh_from_db()
+    assert bulletin.status == Bulletin.Status.IN_FORCE
+    assert bulletin.expires_at == at.replace(second=0, microsecond=0)
+    assert bulletin.lifted_by == sergeant
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
+    assert "To be lifted" in page
+
+
+def test_scheduled_lift_in_the_past_is_a_field_error(client, sergeant):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(sergeant)
+    past = timezone.localtime() - timedelta(hours=1)
+
+    response = client.post(
+        reverse("bulletins:lift", args=[bulletin.pk]),
+        {"when": "later", "lift_at": past.strftime("%Y-%m-%dT%H:%M"), "reason": "x"},
+    )
+
+    assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "must be in the future" in response.content.decode()
+    bulletin.refresh_from_db()
+    assert bulletin.expires_at is None
+    assert bulletin.lifted_by is None
+
+
+def test_reaffirm_through_the_page_is_shown_on_the_bulletin(client, sergeant, officer):
+    now = timezone.now()
+    bulletin = published_bulletin(
+        sergeant, sergeant.unit, now=now, review_interval=timedelta(hours=1)
+    )
+    clock.sweep(now + timedelta(hours=1))
+    client.force_login(sergeant)
+    feed = client.get(reverse("bulletins:feed")).content.decode()
+
+    response = client.post(reverse("bulletins:reaffirm", args=[bulletin.pk]))
+    client.force_login(officer)
+    page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
+
+    assert "Needs your review" in feed
+    assert response.status_code == HTTPStatus.FOUND
+    assert f"last re-affirmed 0\xa0minutes ago by {sergeant.name}" in page
+
+
+def test_officer_cannot_reaffirm(client, sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+
+    response = client.post(reverse("bulletins:reaffirm", args=[bulletin.pk]))
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert events(bulletin, "bulletin.reaffirm") == 0

@@ -46,7 +46,13 @@ def time_span(bulletin, now):
         return f"Ended {_local(ended):%a %d %b %H:%M}"
     age = timesince(bulletin.effective_at, now, depth=1)
     if bulletin.expires_at is None:
-        return f"In force {age} - until further notice"
+        span = f"In force {age} - until further notice"
+        if bulletin.last_reaffirmed_at:
+            ago = timesince(bulletin.last_reaffirmed_at, now, depth=1)
+            span += f", last re-affirmed {ago} ago"
+            if bulletin.last_reaffirmed_by_id:
+                span += f" by {bulletin.last_reaffirmed_by.name}"
+        return span
     return f"In force {age} - ends {_local(bulletin.expires_at):%a %d %b %H:%M}"
 
 
