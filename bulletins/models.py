@@ -463,3 +463,39 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.event} - {self.user}"
+
+
+class Reminder(models.Model):
+    """One step of chasing an unacknowledged Order: step 0 reminds the person, step 1 tells
+    their unit's supervisors, step 2 the next unit up, and so on. Each step happens once per
+    person and material version."""
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="reminders")
+    version = models.PositiveIntegerField(help_text="The material version being chased.")
+    step = models.PositiveSmallIntegerField()
+    unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="For escalations: the unit whose supervisors were told.",
+    )
+    is_manual = models.BooleanField(default=False)
+    sent_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "version", "step"],
+                condition=Q(is_manual=False),
+                name="reminder_step_once_per_person_and_version",
+            ),
+        ]
+        indexes = [models.Index(fields=["recipient", "version"], name="reminder_recipient_idx")]
+
+    def __str__(self):
+        return f"{self.recipient} v{self.version} step {self.step}"
