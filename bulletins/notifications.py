@@ -7,6 +7,7 @@ over, so a retry after a failure sends only what was not sent, and nothing is se
 """
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -16,7 +17,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins.models import Bulletin, Notification, NotificationEvent, Recipient
+from bulletins.models import Bulletin, Notification, NotificationEvent, Recipient, Reminder
 from portal.models import Unit, User
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,38 @@ def addressees(outbox):
         return reviewers(bulletin)
     if outbox.event == Event.REVIEW_OVERDUE:
         return overseers(bulletin)
-    return User.objects.filter(pk__in=outbox.detail.get("user_ids", []), is_active=True)
+    steps = reminder_steps(outbox)
+    if outbox.event == Event.REMINDER:
+        return User.objects.filter(pk__in=steps.values("recipient__user_id"), is_active=True)
+    if outbox.event == Event.ESCALATION:
+        return User.objects.filter(
+            role__in=[User.Role.SUPERVISOR, User.Role.ADMIN],
+            unit_id__in=steps.values("unit_id"),
+            is_active=True,
+        )
+    return User.objects.none()
+
+
+def reminder_steps(outbox):
+    """The Reminder rows a reminder or escalation event speaks for."""
+    detail = outbox.detail
+    return Reminder.objects.filter(
+        recipient__bulletin_id=outbox.bulletin_id,
+        version=detail.get("version"),
+        step=detail.get("step"),
+        created_at=datetime.fromisoformat(detail["at"]) if "at" in detail else None,
+        is_manual=detail.get("manual", False),
+    )
+
+
+def escalated_people(outbox, supervisor):
+    """The people one escalation message lists for one supervisor: those of their unit."""
+    steps = reminder_steps(outbox).filter(unit_id=supervisor.unit_id)
+    return list(
+        User.objects.filter(pk__in=steps.values("recipient__user_id"))
+        .select_related("unit")
+        .order_by("unit__path", "name")
+    )
 
 
 @transaction.atomic
@@ -131,6 +163,8 @@ def _message(notification):
         "url": settings.SITE_URL.rstrip("/") + reverse("bulletins:detail", args=[bulletin.pk]),
         "portal_name": settings.PORTAL_NAME,
     }
+    if outbox.event == Event.ESCALATION:
+        context["people"] = escalated_people(outbox, notification.user)
     base = f"emails/{outbox.event}"
     subject = render_to_string(f"{base}_subject.txt", context)
     message = EmailMultiAlternatives(

@@ -119,3 +119,13 @@ def can_acknowledge(user, bulletin, now):
         and bulletin.state_at(now) == bulletin.Status.IN_FORCE
         and Bulletin.objects.filter(pk=bulletin.pk).addressed_to(user).exists()
     )
+
+
+def recipients_in_scope(user, recipients):
+    """Narrows recipient rows to the people `user` oversees (by the unit they were told in)."""
+    if user.is_superuser:
+        return recipients
+    root = scope_root(user)
+    if root is None or not user.has_perm(VIEW_COVERAGE):
+        return recipients.none()
+    return recipients.filter(unit__path__startswith=root.path)

@@ -194,6 +194,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
 REVIEW_GRACE_HOURS = env.int("REVIEW_GRACE_HOURS", default=12)
+# Reminder, then escalation cadence for unacknowledged Orders, per priority (minutes).
+REMINDER_DELAY_MINUTES = {
+    1: env.int("REMINDER_IMMEDIATE_MINUTES", default=15),
+    2: env.int("REMINDER_PRIORITY_MINUTES", default=4 * 60),
+    3: env.int("REMINDER_ROUTINE_MINUTES", default=24 * 60),
+}
+ESCALATION_MAX_STEPS = 4
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
     # A safety net: the outbox is also drained right after each event commits.

@@ -16,6 +16,7 @@ from django.db.models import Case, F, Q, Value, When
 
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, NotificationEvent
+from bulletins.services import chasing
 from bulletins.services.authoring import add_recipients, close_outstanding
 from portal import audit
 
@@ -38,6 +39,7 @@ def sweep(now):
             status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
             review_requested_at__lte=now - review_grace(), review_overdue_at__isnull=True),
             flag_review_overdue, now),
+        "reminders": chasing.chase(now),
     }  # fmt: skip
 
 

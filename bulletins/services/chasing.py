@@ -1,0 +1,177 @@
+"""Chasing unacknowledged Orders: remind the person, then escalate up the chain of command.
+
+Step 0 reminds the person once the priority's delay has passed since the current material
+version took effect; step 1 tells the supervisors of the person's unit one delay later, step 2
+the supervisors of the unit above, and so on up to the agency. Each step is written once per
+person and version by a set-based INSERT ... SELECT guarded by a unique constraint, so the sweep
+can run twice or late. Acknowledging, the bulletin ending, or going on leave stops the chase.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Length, Substr
+
+from bulletins import notifications, permissions
+from bulletins.models import Bulletin, BulletinVersion, NotificationEvent, Recipient, Reminder
+from portal import audit
+from portal.models import Unit
+
+MANUAL_REMINDER_INTERVAL = timedelta(minutes=15)
+
+
+def delay_for(priority):
+    return timedelta(minutes=settings.REMINDER_DELAY_MINUTES[int(priority)])
+
+
+def chased(now):
+    """Recipients whose obligation is open: an Order in force, not acknowledged, not on leave."""
+    return (
+        Recipient.objects.filter(
+            bulletin__kind=Bulletin.Kind.ORDER,
+            bulletin__status__in=Bulletin.LIVE_STATUSES,
+            bulletin__effective_at__lte=now,
+            closure=Recipient.Closure.OPEN,
+            user__is_active=True,
+            user__is_on_leave=False,
+        )
+        .filter(Q(bulletin__expires_at__isnull=True) | Q(bulletin__expires_at__gt=now))
+        .filter(
+            Q(acknowledged_version__isnull=True)
+            | Q(acknowledged_version__lt=F("bulletin__ack_version"))
+        )
+    )
+
+
+def _steps_taken(step, **filters):
+    return Reminder.objects.filter(
+        recipient=OuterRef("pk"),
+        version=OuterRef("bulletin__ack_version"),
+        step=step,
+        is_manual=False,
+        **filters,
+    )
+
+
+def _due(step, priority, now):
+    cutoff = now - delay_for(priority)
+    due = chased(now).filter(bulletin__priority=priority).exclude(Exists(_steps_taken(step)))
+    if step == 0:
+        version_in_effect = BulletinVersion.objects.filter(
+            bulletin=OuterRef("bulletin"),
+            number=OuterRef("bulletin__ack_version"),
+            created_at__lte=cutoff,
+        )
+        return due.filter(Exists(version_in_effect), bulletin__effective_at__lte=cutoff)
+    return due.filter(Exists(_steps_taken(step - 1, created_at__lte=cutoff)), unit__depth__gte=step)
+
+
+def _escalation_unit(step):
+    """The unit whose supervisors hear of step `step`: the person's unit, then each one up."""
+    if step == 0:
+        return Cast(Value(None), BigIntegerField())
+    keep = Length(OuterRef("unit__path")) - (step - 1) * Unit.steplen
+    return Subquery(
+        Unit.objects.filter(path=Substr(OuterRef("unit__path"), 1, keep)).values("pk")[:1]
+    )
+
+
+def _insert_reminders(recipients, *, step, unit, now, sent_by=None):
+    """INSERT ... SELECT one Reminder per recipient row of `recipients` (no Python loop)."""
+    is_manual = sent_by is not None
+    rows = recipients.annotate(
+        r_recipient=F("pk"),
+        r_version=F("bulletin__ack_version"),
+        r_step=Value(step),
+        r_unit=unit,
+        r_manual=Value(is_manual),
+        r_sent_by=Cast(Value(sent_by.pk if is_manual else None), BigIntegerField()),
+        r_created=Value(now, output_field=Reminder._meta.get_field("created_at")),
+    ).values_list(
+        "r_recipient", "r_version", "r_step", "r_unit", "r_manual", "r_sent_by", "r_created"
+    )
+    select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
+    guard = (
+        ""
+        if is_manual
+        else (" ON CONFLICT (recipient_id, version, step) WHERE NOT is_manual DO NOTHING")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Reminder._meta.db_table} "  # noqa: S608
+            "(recipient_id, version, step, unit_id, is_manual, sent_by_id, created_at) "
+            f"SELECT * FROM ({select_sql}) AS r{guard}",
+            params,
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
+def chase(now):
+    """Write every reminder and escalation step due at `now` and queue their messages."""
+    written = 0
+    for step in range(settings.ESCALATION_MAX_STEPS + 1):
+        for priority in Bulletin.Priority.values:
+            due = _due(step, priority, now)
+            written += _insert_reminders(due, step=step, unit=_escalation_unit(step), now=now)
+    if written:
+        _queue_messages(now)
+    return written
+
+
+def _queue_messages(now):
+    """One outbox event per bulletin and step written at `now`."""
+    batches = (
+        Reminder.objects.filter(created_at=now, is_manual=False)
+        .values_list("recipient__bulletin_id", "version", "step")
+        .distinct()
+    )
+    bulletins = Bulletin.objects.in_bulk({bulletin_id for bulletin_id, _, _ in batches})
+    for bulletin_id, version, step in batches:
+        event = NotificationEvent.Event.ESCALATION if step else NotificationEvent.Event.REMINDER
+        notifications.queue_event(
+            bulletins[bulletin_id],
+            event,
+            now=now,
+            key=f"v{version}:step{step}:{now.isoformat()}",
+            detail={"version": version, "step": step, "at": now.isoformat()},
+        )
+
+
+def last_manual_reminder(bulletin):
+    return (
+        Reminder.objects.filter(recipient__bulletin=bulletin, is_manual=True)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def send_manual_reminder(bulletin, *, by, now):
+    """Remind everyone outstanding in `by`'s scope, at most once per 15 minutes per bulletin."""
+    if not permissions.can_manage(by, bulletin):
+        raise PermissionDenied
+    Bulletin.objects.select_for_update().get(pk=bulletin.pk)
+    last = last_manual_reminder(bulletin)
+    if last and now - last < MANUAL_REMINDER_INTERVAL:
+        wait = MANUAL_REMINDER_INTERVAL - (now - last)
+        minutes = max(1, round(wait.total_seconds() / 60))
+        raise ValidationError(f"A reminder was sent recently. Try again in {minutes} min.")
+    outstanding = permissions.recipients_in_scope(by, chased(now).filter(bulletin=bulletin))
+    count = _insert_reminders(outstanding, step=0, unit=_escalation_unit(0), now=now, sent_by=by)
+    audit.record("bulletin.manual_reminder", by=by, obj=bulletin, version=bulletin.version,
+                 now=now, people=count)  # fmt: skip
+    if count:
+        notifications.queue_event(
+            bulletin,
+            NotificationEvent.Event.REMINDER,
+            now=now,
+            key=f"manual:{now.isoformat()}",
+            detail={"version": bulletin.ack_version, "step": 0, "at": now.isoformat(),
+                    "manual": True},
+        )  # fmt: skip
+    return count
