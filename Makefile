@@ -14,7 +14,9 @@ TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) \
 	REDIS_URL=redis://127.0.0.1:6379/0 DJANGO_DEBUG=false DJANGO_SECRET_KEY=test-only-secret-key \
 	DJANGO_SECURE_SSL_REDIRECT=false
 DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
-	DJANGO_SECRET_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	DJANGO_SECRET_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	DJANGO_MFA_ENCRYPTION_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	REDIS_URL=redis://127.0.0.1:6379/0
 
 .PHONY: help install run test lint migrations-check deploy-check services pytest
 

@@ -296,3 +296,27 @@ class HistoryFilterForm(forms.Form):
         choices=[("", "Ended or lifted"), ("expired", "Ended"), ("lifted", "Lifted")],
         label="State",
     )
+
+
+class OutstandingFilterForm(forms.Form):
+    unit = forms.ModelChoiceField(queryset=Unit.objects.none(), required=False, label="Unit")
+    opened = forms.ChoiceField(
+        required=False,
+        choices=[("", "Opened or not"), ("yes", "Opened it"), ("no", "Never opened")],
+        label="Opened",
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("unit", "Unit"),
+            ("name", "Name"),
+            ("badge", "Badge"),
+            ("opened", "Opened"),
+            ("reminders", "Reminders sent"),
+        ],
+        label="Sort by",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unit"].queryset = permissions.scope_units(user).order_by("path")

@@ -59,7 +59,7 @@ def addressees(outbox):
     bulletin = outbox.bulletin
     if outbox.event in TO_RECIPIENTS:
         told = Recipient.objects.filter(bulletin=bulletin).values("user_id")
-        people = User.objects.filter(pk__in=told, is_active=True)
+        people = User.objects.filter(pk__in=told, is_active=True).order_by()
         return people if is_urgent(bulletin) else people.filter(wants_email=True)
     if outbox.event == Event.REVIEW:
         return reviewers(bulletin)
@@ -117,7 +117,7 @@ def fan_out(outbox, *, now=None):
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (event_id, user_id, created_at, attempts, last_error) "  # noqa: S608
-            f"SELECT n.*, 0, '' FROM ({select_sql}) AS n "
+            f"SELECT n.*, 0, '' FROM ({select_sql}) AS n WHERE true "
             "ON CONFLICT (event_id, user_id) DO NOTHING",
             params,
         )

@@ -7,22 +7,31 @@ the scope says where they apply. A supervisor acts on the subtree of the unit th
 
 from django.db.models import Exists, OuterRef, Q
 
-from bulletins.models import AudienceUnit, Bulletin
+from bulletins.models import AudienceUnit, Bulletin, Recipient
 from portal.models import Unit, User
 
 AUTHOR = "bulletins.author_bulletin"
 VIEW_COVERAGE = "bulletins.view_coverage"
 MANAGE_PEOPLE = "portal.manage_people"
+VIEW_AUDIT = "portal.view_audit_trail"
 
 ROLE_CAPABILITIES = {
     User.Role.OFFICER: frozenset(),
     User.Role.SUPERVISOR: frozenset({AUTHOR, VIEW_COVERAGE}),
-    User.Role.ADMIN: frozenset({AUTHOR, VIEW_COVERAGE, MANAGE_PEOPLE}),
+    User.Role.ADMIN: frozenset({AUTHOR, VIEW_COVERAGE, MANAGE_PEOPLE, VIEW_AUDIT}),
+    User.Role.AUDITOR: frozenset({VIEW_AUDIT}),
 }
 
 
 def scope_root(user):
-    """The unit whose subtree `user` acts on, or None when they act on no unit."""
+    """The unit whose subtree `user` acts on, or None when they act on no unit (cached on the
+    user object for the request)."""
+    if not hasattr(user, "_scope_root"):
+        user._scope_root = _scope_root(user)
+    return user._scope_root
+
+
+def _scope_root(user):
     if user.is_superuser:
         return None
     if user.role == User.Role.ADMIN and user.unit_id:
@@ -129,3 +138,19 @@ def recipients_in_scope(user, recipients):
     if root is None or not user.has_perm(VIEW_COVERAGE):
         return recipients.none()
     return recipients.filter(unit__path__startswith=root.path)
+
+
+def trackable_bulletins(user):
+    """Published bulletins whose coverage `user` may follow: any told within their scope."""
+    if not user.has_perm(VIEW_COVERAGE):
+        return Bulletin.objects.none()
+    published = Bulletin.objects.published()
+    if user.is_superuser:
+        return published
+    root = scope_root(user)
+    if root is None:
+        return Bulletin.objects.none()
+    told_in_scope = Recipient.objects.filter(
+        bulletin=OuterRef("pk"), unit__path__startswith=root.path
+    )
+    return published.filter(Exists(told_in_scope), agency__path=root.agency_path)

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from bulletins import views
+from bulletins import dashboards, feeds, views
+from bulletins.api import profile
 
 app_name = "bulletins"
 
@@ -18,9 +19,25 @@ urlpatterns = [
     path("bulletins/<int:pk>/lift", views.bulletin_lift, name="lift"),
     path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
+    path("coverage/", dashboards.coverage_overview, name="overview"),
+    path("bulletins/<int:pk>/coverage", dashboards.bulletin_coverage, name="coverage"),
+    path("bulletins/<int:pk>/remind", dashboards.bulletin_remind, name="remind"),
+    path("bulletins/<int:pk>/recipients.csv", dashboards.recipients_csv, name="recipients_csv"),
+    path(
+        "bulletins/<int:pk>/evidence/<int:user_pk>",
+        dashboards.evidence_record,
+        name="evidence",
+    ),
+    path("people/<int:pk>/", dashboards.person_record, name="person"),
     path(
         "bulletins/<int:pk>/attachments/<int:attachment_pk>",
         views.attachment_download,
         name="attachment",
     ),
+    path("bulletins/<int:pk>/cap/<int:number>.xml", feeds.cap_alert, name="cap_alert"),
+    path("bulletins/<int:pk>/cap/cancel.xml", feeds.cap_cancel, name="cap_cancel"),
+    path("feeds/cap.atom", feeds.cap_feed, name="cap_feed"),
+    path("feeds/units/<int:unit_pk>/cap.atom", feeds.unit_cap_feed, name="unit_cap_feed"),
+    path("profile/tokens/", profile.token_list, name="tokens"),
+    path("profile/tokens/<int:pk>/revoke", profile.token_revoke, name="token_revoke"),
 ]

@@ -16,6 +16,7 @@ from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
 from bulletins.models import Bulletin, Receipt, audience_members
 from bulletins.services import attachments, authoring, clock, reading
 from portal import audit
+from portal.decorators import rate_limited, recent_sign_in_required
 
 FEED_POLL_SECONDS = 20
 
@@ -149,6 +150,8 @@ def bulletin_detail(request, pk):
         "changes": changes,
         "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
         "can_manage": permissions.can_manage(user, bulletin),
+        "can_track": user.has_perm(permissions.VIEW_COVERAGE)
+        and permissions.trackable_bulletins(user).filter(pk=bulletin.pk).exists(),
         "attachments": list(bulletin.attachments.all()),
         "audience": list(bulletin.audience.select_related("unit")),
     }
@@ -156,6 +159,7 @@ def bulletin_detail(request, pk):
 
 
 @require_POST
+@rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def bulletin_acknowledge(request, pk):
     now = timezone.now()
     bulletin = get_object_or_404(Bulletin.objects.published().addressed_to(request.user), pk=pk)
@@ -267,6 +271,7 @@ def bulletin_preview(request, pk):
 
 
 @require_POST
+@recent_sign_in_required
 def bulletin_publish(request, pk):
     now = timezone.now()
     bulletin = _managed_or_404(request.user, pk)
@@ -316,6 +321,7 @@ def bulletin_amend(request, pk):
 
 
 @require_http_methods(["GET", "POST"])
+@recent_sign_in_required(allow_get=True)
 def bulletin_lift(request, pk):
     now = timezone.now()
     bulletin = _managed_or_404(request.user, pk)

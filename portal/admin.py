@@ -13,13 +13,15 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
 from bulletins.permissions import MANAGE_PEOPLE, is_in_scope, people_in_scope, scope_root
 from bulletins.permissions import scope_units as units_in_scope
-from portal import roster
+from portal import lockout, roster
 from portal.models import Unit, User
+from portal.sessions import require_recent_sign_in
 
 PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit")
 
@@ -84,11 +86,16 @@ class PersonAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Member", {"fields": ("name", "badge", "rank", "member_class", "role", "unit")}),
-        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "agency")}),
+        (
+            "Access",
+            {"fields": ("is_active", "sign_in_state", "is_staff", "is_superuser", "agency")},
+        ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": PERSON_FIELDS}),)
-    readonly_fields = ("is_staff", "is_superuser", "agency", "last_login", "date_joined")
+    readonly_fields = (
+        "is_staff", "is_superuser", "agency", "last_login", "date_joined", "sign_in_state",
+    )  # fmt: skip
     list_display = ("name", "email", "badge", "rank", "member_class", "role", "unit", "is_active")
     list_filter = (
         ("unit", admin.RelatedOnlyFieldListFilter),
@@ -100,8 +107,25 @@ class PersonAdmin(DjangoUserAdmin):
     search_fields = ("name", "email", "badge")
     ordering = ("name",)
     filter_horizontal = ()
-    actions = ("deactivate",)
+    actions = ("deactivate", "unlock")
     change_list_template = "admin/portal/user/change_list.html"
+
+    # Changing people (roles above all) wants a sign-in within the last 5 minutes.
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "POST":
+            require_recent_sign_in(request)
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST":
+            require_recent_sign_in(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="sign-in")
+    def sign_in_state(self, person):
+        if lockout.locked_logins([person.email], now=timezone.now()):
+            return "Locked after failed attempts: use the Unlock action on the list of people."
+        return "Open"
 
     def get_urls(self):
         upload = self.admin_site.admin_view(self.import_roster_view)
@@ -140,10 +164,18 @@ class PersonAdmin(DjangoUserAdmin):
         count = roster.deactivate_people(queryset, by=request.user, request=request)
         self.message_user(request, f"{count} people deactivated.", messages.SUCCESS)
 
+    @admin.action(description="Unlock selected people's sign-in")
+    def unlock(self, request, queryset):
+        now = timezone.now()
+        count = lockout.unlock_people(queryset, by=request.user, now=now, request=request)
+        self.message_user(request, f"{count} account(s) unlocked.", messages.SUCCESS)
+
     def import_roster_view(self, request):
         agency = scope_root(request.user)
         if not may_manage_people(request) or not (agency or request.user.is_superuser):
             raise PermissionDenied
+        if request.method == "POST":
+            require_recent_sign_in(request)
         form = RosterUploadForm(request.POST or None, request.FILES or None)
         errors = []
         if request.method == "POST" and form.is_valid():

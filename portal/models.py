@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 from treebeard.mp_tree import MP_Node
 
 
@@ -62,6 +64,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         OFFICER = "officer", "Officer"
         SUPERVISOR = "supervisor", "Supervisor"
         ADMIN = "admin", "Admin"
+        AUDITOR = "auditor", "Auditor"
 
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=150)
@@ -121,6 +124,20 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self):
         return self.name
 
+    def get_session_auth_hash(self):
+        return self._session_hash()
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=secret)
+
+    def _session_hash(self, secret=None):
+        """Like Django's, over role and active flag too: changing either ends every session."""
+        state = f"{self.password}|{self.role}|{self.is_active}"
+        return salted_hmac(
+            "portal.User.session_auth_hash", state, secret=secret, algorithm="sha256"
+        ).hexdigest()
+
     @property
     def is_supervisor(self):
         return self.role == self.Role.SUPERVISOR
@@ -131,8 +148,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class AuditEvent(models.Model):
-    """One append-only record of something that happened. The application never updates or
-    deletes these rows."""
+    """One append-only record of something that happened.
+
+    The application never updates or deletes these rows; on PostgreSQL a trigger refuses it
+    (migration 0002). Each row's `hash` covers its content and the previous row's hash, so
+    `manage.py verify_audit` finds a row changed or removed behind the database's back.
+    """
 
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
@@ -148,10 +169,39 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=400, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    agency = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The agency of the actor or the object: whose admins and auditors see it.",
+    )
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        permissions = [("view_audit_trail", "Can search and export the audit trail")]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Lockout(models.Model):
+    """Failed sign-ins (password or MFA code) for one login, known account or not.
+
+    Keyed by the email typed, so an unknown address goes through exactly the same steps and
+    gets exactly the same answer as a real one.
+    """
+
+    login = models.CharField(max_length=254, unique=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        state = f"locked since {self.locked_at:%Y-%m-%d %H:%M}" if self.locked_at else "open"
+        return f"{self.login}: {self.failures} failure(s), {state}"

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -45,20 +47,26 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "portal.middleware.MFAEnrolmentMiddleware",
+    "portal.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -131,6 +139,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "portal.validators.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
 ]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 
@@ -145,8 +157,49 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PORTAL_NAME}] "
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 5 * 60
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    # Per account, portal.lockout counts failures (and an admin's unlock takes effect at once).
+    "login_failed": "10/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "reauthenticate": "10/m/user",
+    "change_password": "5/m/user",
+}
+MFA_ADAPTER = "portal.mfa.MFAAdapter"
+MFA_FORMS = {
+    "authenticate": "portal.mfa.AuthenticateForm",
+    "reauthenticate": "portal.mfa.ReauthenticateForm",
+}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = PORTAL_NAME
+# Accounts come from the roster, never from sign-up: an unverified address is no takeover risk.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+MFA_REQUIRED_FOR = env.str("MFA_REQUIRED_FOR", default="supervisors")
+if MFA_REQUIRED_FOR not in ("all", "supervisors", "none"):
+    raise ImproperlyConfigured("MFA_REQUIRED_FOR must be all, supervisors or none")
+MFA_ENCRYPTION_KEY_IS_SET = "DJANGO_MFA_ENCRYPTION_KEY" in os.environ
+MFA_ENCRYPTION_KEY = env("DJANGO_MFA_ENCRYPTION_KEY", default=f"derived:{SECRET_KEY}")
+
+# Account lockout (CJIS AC-7).
+LOCKOUT_FAILURE_LIMIT = env.int("LOCKOUT_FAILURE_LIMIT", default=5)
+LOCKOUT_WINDOW_MINUTES = env.int("LOCKOUT_WINDOW_MINUTES", default=15)
+LOCKOUT_AUTO_UNLOCK_MINUTES = env.int("LOCKOUT_AUTO_UNLOCK_MINUTES", default=30)
+ACKNOWLEDGE_RATE_PER_MINUTE = env.int("ACKNOWLEDGE_RATE_PER_MINUTE", default=30)
+
+# Shown on the sign-in page (CJIS AC-8). Blank lines separate paragraphs.
+SYSTEM_USE_NOTICE = env.str(
+    "SYSTEM_USE_NOTICE",
+    default=(
+        "You are accessing a restricted information system of a law enforcement agency, "
+        "for authorized use only.\n\n"
+        "Use of this system is monitored, recorded and audited. Unauthorized or improper use "
+        "is prohibited and may result in disciplinary action and civil and criminal penalties."
+        "\n\n"
+        "By using this system you consent to this monitoring and recording."
+    ),
+)
 
 # Email: console by default; set EMAIL_URL (smtp://user:pass@host:587/?tls=True) in production.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -207,13 +260,29 @@ CELERY_BEAT_SCHEDULE = {
     "send-notifications": {"task": "bulletins.tasks.send_notifications_task", "schedule": 60.0},
 }
 
+# Logs: JSON lines with the request id in production; plain lines under DEBUG.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "request_id": {"()": "portal.logs.RequestIdFilter"},
+        "redact": {"()": "portal.logs.RedactFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {
+            "()": "portal.logs.PortalJsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json"),
+            "filters": ["request_id", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 
@@ -230,8 +299,28 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages carry the token (forms, hx-headers); no script reads it
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_COOKIE_AGE = 12 * 60 * 60
+# Sessions (CJIS AC-11, IA-11), enforced on the server by portal.middleware.
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_SECONDS
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): no inline script or style anywhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # allauth shows the TOTP QR code as a data: image
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+    }
+}

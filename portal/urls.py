@@ -2,9 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import views
+from portal import audit_views, views
 
 admin.site.site_header = "Officer Safety Bulletins - administration"
+
+audit_patterns = (
+    [
+        path("", audit_views.audit_events, name="events"),
+        path("export.csv", audit_views.audit_export, name="export"),
+    ],
+    "audit",
+)
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -16,5 +24,9 @@ urlpatterns = [
         name="admin_login",
     ),
     path("admin/", admin.site.urls),
+    path("audit/", include(audit_patterns)),
+    path("api/", include("bulletins.api.urls")),
     path("", include("bulletins.urls")),
 ]
+
+handler500 = "portal.views.server_error"

@@ -2,7 +2,8 @@ from http import HTTPStatus
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -37,3 +38,10 @@ def healthz(request):
     healthy = all(check["ok"] for check in checks.values())
     status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=status)
+
+
+def server_error(request):
+    """The 500 page, with the request id that the error's log lines carry. It renders with no
+    context processors: the database may be what failed."""
+    context = {"request_id": getattr(request, "request_id", "")}
+    return HttpResponseServerError(loader.get_template("500.html").render(context))

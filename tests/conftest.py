@@ -1,9 +1,41 @@
 """Personas of the demo story: an agency with two boroughs, the 17th, 72nd and 75th Precincts."""
 
-import pytest
+import time
 
+import pytest
+from django.test import Client
+
+from portal import mfa, sessions
+from portal.middleware import MFA_ENROLLED
 from portal.models import Unit, User
-from tests.factories import PASSWORD, UserFactory, make_unit
+from tests.factories import PASSWORD, TOTP_SECRET, UserFactory, make_unit
+
+
+class PortalClient(Client):
+    """`force_login` stands for a complete, fresh sign-in: password and, for those who must
+    have MFA, an authenticator app (enrolled with TOTP_SECRET when they have none) and its code.
+    The session records it as allauth's sign-in and re-authentication would. Tests of the
+    controls themselves use `django.test.Client` and sign in through the forms."""
+
+    def force_login(self, user, backend=None):
+        if mfa.requires_mfa(user) and not mfa.has_totp(user):
+            mfa.enrol_totp(user, TOTP_SECRET)
+        super().force_login(user, backend)
+        now = time.time()
+        session = self.session
+        session["account_authentication_methods"] = [
+            {"method": "password", "at": now, "reauthenticated": True}
+        ]
+        session["account_authentication_methods_user"] = str(user.pk)
+        sessions.start_session_clock(session, now)
+        if mfa.requires_mfa(user):
+            session[MFA_ENROLLED] = user.pk
+        session.save()
+
+
+@pytest.fixture
+def client():
+    return PortalClient()
 
 
 @pytest.fixture

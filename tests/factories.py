@@ -7,6 +7,7 @@ from django.utils import timezone
 from portal.models import Unit, User
 
 PASSWORD = "correct-horse-battery-staple"
+TOTP_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # tests only: any base32 secret does
 
 
 def make_unit(name, *, parent=None, kind=None):

@@ -146,6 +146,7 @@ def test_delete_is_not_offered(client, admin, officer):
     assert [name for name, _ in changelist.context["action_form"].fields["action"].choices] == [
         "",
         "deactivate",
+        "unlock",
     ]
     assert delete.status_code == HTTPStatus.FORBIDDEN
     assert unit_delete.status_code == HTTPStatus.FORBIDDEN

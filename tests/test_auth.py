@@ -25,6 +25,10 @@ def _url_or_none(name):
         return None
 
 
+# Feeds for feed readers and other systems: they answer 401 with a challenge, not a redirect.
+MACHINE_ENDPOINTS = {"bulletins:cap_feed"}
+
+
 def _bulletin_pages_without_arguments():
     """Every URL of the `bulletins` namespace that takes no argument, so new pages are covered."""
     names = []
@@ -32,9 +36,17 @@ def _bulletin_pages_without_arguments():
         if not isinstance(entry, URLResolver) or entry.namespace != "bulletins":
             continue
         for pattern in entry.url_patterns:
-            if pattern.name and _url_or_none(f"bulletins:{pattern.name}"):
-                names.append(f"bulletins:{pattern.name}")
+            name = f"bulletins:{pattern.name}"
+            if pattern.name and _url_or_none(name) and name not in MACHINE_ENDPOINTS:
+                names.append(name)
     return names
+
+
+def test_machine_endpoints_refuse_anonymous_callers_with_401(client):
+    for name in MACHINE_ENDPOINTS:
+        response = client.get(reverse(name))
+
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
 
 
 @pytest.fixture(autouse=True)

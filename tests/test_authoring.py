@@ -219,8 +219,8 @@ def test_lift_ends_it_now_with_reason_and_closes_open_obligations(sergeant, offi
     assert bulletin.lift_reason == "Threat assessed as over"
     assert bulletin.lifted_by == sergeant
     assert not Bulletin.objects.in_force(now).filter(pk=bulletin.pk).exists()
-    assert set(Recipient.objects.filter(bulletin=bulletin).values_list("closure", flat=True)) == {
-        Recipient.Closure.ENDED_BEFORE_ACKNOWLEDGED
+    assert {r.obligation_at(now) for r in Recipient.objects.filter(bulletin=bulletin)} == {
+        "ended before acknowledged"
     }
 
 

@@ -64,13 +64,12 @@ def test_expiry_closes_obligations_as_ended_before_acknowledged(sergeant, office
 
     clock.sweep(now + timedelta(hours=2))
 
-    closures = dict(
-        Recipient.objects.filter(bulletin=bulletin).values_list("user__email", "closure")
-    )
-    assert closures == {
-        officer.email: Recipient.Closure.ENDED_BEFORE_ACKNOWLEDGED,
-        sergeant.email: Recipient.Closure.OPEN,
+    later = now + timedelta(hours=2)
+    states = {
+        r.user.email: r.obligation_at(later)
+        for r in Recipient.objects.filter(bulletin=bulletin).select_related("user", "bulletin")
     }
+    assert states == {officer.email: "ended before acknowledged", sergeant.email: "acknowledged"}
 
 
 def test_scheduled_bulletin_takes_effect_and_notifies_once(sergeant, officer):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 from django.conf import settings
@@ -38,8 +39,10 @@ def get(url):
 def test_embedded_default_migrates_and_serves_the_sign_in_page(tmp_path):
     env = embedded_env(tmp_path)
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=settings.BASE_DIR,
-                   env=env, check=True, timeout=180)  # fmt: skip
+    later = (datetime.now(UTC) + timedelta(days=4)).isoformat()
+    for command in (["migrate", "--no-input", "-v", "0"], ["seed_demo"], ["sweep", "--at", later]):
+        seeded = subprocess.run([*manage, *command], cwd=settings.BASE_DIR, env=env, check=True,
+                       timeout=180, capture_output=True)  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}"],
@@ -61,6 +64,8 @@ def test_embedded_default_migrates_and_serves_the_sign_in_page(tmp_path):
         server.wait(timeout=10)
 
     assert (tmp_path / "portal.sqlite3").exists()
+    assert "ended: 2" in seeded.stdout.decode()
+    assert "reminders: 0" not in seeded.stdout.decode()
     assert status == HTTPStatus.OK
     assert 'name="password"' in page
     assert health_status == HTTPStatus.OK

@@ -149,7 +149,7 @@ def test_a_bad_file_changes_nothing_and_reports_every_bad_row(officer, outsider)
         (3, "email 'not-an-email' is not a valid address"),
         (4, "name is empty"),
         (5, "member class 'deputy' is not one of sworn, auxiliary, civilian"),
-        (6, "role 'chief' is not one of officer, supervisor, admin"),
+        (6, "role 'chief' is not one of officer, supervisor, admin, auditor"),
         (7, "unit path is empty"),
         (8, "email good@agency.test is already on line 2"),
         (9, "badge 9001 is already on line 2 in this agency"),
@@ -267,7 +267,7 @@ def test_the_command_fails_with_every_error_and_changes_nothing(tmp_path, capsys
 
     assert capsys.readouterr().err.splitlines() == [
         "line 3: email 'bad' is not a valid address",
-        "line 3: role 'boss' is not one of officer, supervisor, admin",
+        "line 3: role 'boss' is not one of officer, supervisor, admin, auditor",
     ]
     assert not User.objects.exists()
     assert not Unit.objects.exists()

@@ -48,8 +48,11 @@ class CeleryProcesses:
         self.processes.append((process, log))
 
     def start(self):
-        self._spawn("worker", "worker", "--pool", "solo", "--without-gossip", "--without-mingle")
+        self.start_worker()
         self._spawn("beat", "beat", "--schedule", str(self.tmp_path / "beat-schedule"))
+
+    def start_worker(self):
+        self._spawn("worker", "worker", "--pool", "solo", "--without-gossip", "--without-mingle")
 
     def stop(self):
         for process, _ in self.processes:
@@ -172,3 +175,48 @@ def test_scheduled_bulletin_becomes_visible_on_time_and_notifies_once(
     )
     published = Notification.objects.filter(event__bulletin=bulletin, event__event="published")
     assert sorted(published.values_list("user_id", flat=True)) == sorted([officer.pk, sergeant.pk])
+
+
+def test_reminders_and_escalation_follow_the_cadence_on_a_real_worker(
+    admin, agency, precinct17, officer, sergeant, celery_processes
+):
+    from bulletins.models import Reminder
+    from bulletins.services import reading
+    from bulletins.tasks import sweep_task
+
+    t0 = timezone.now()
+    order = published_bulletin(admin, precinct17, now=t0, priority=1)
+    reading.acknowledge_bulletin(order, user=sergeant, version_number=1, now=t0)
+    celery_processes.start_worker()
+
+    def sweep_at(minutes):
+        sweep_task.delay(now=(t0 + timedelta(minutes=minutes)).isoformat())
+
+    def steps():
+        return list(
+            Reminder.objects.filter(recipient__bulletin=order, recipient__user=officer)
+            .order_by("step")
+            .values_list("step", flat=True)
+        )
+
+    sweep_at(14)
+    sweep_at(15)
+    sweep_at(16)
+    wait_for(lambda: steps() == [0], message="the reminder")
+    reading.acknowledge_bulletin(
+        order, user=officer, version_number=1, now=t0 + timedelta(minutes=20)
+    )
+    sweep_at(30)
+    sweep_at(45)
+    marker = published_bulletin(
+        admin, precinct17, title="Marker", expires_at=t0 + timedelta(minutes=46)
+    )
+    sweep_at(47)
+    wait_for(lambda: Bulletin.objects.get(pk=marker.pk).status == Bulletin.Status.EXPIRED,
+             message="the later sweeps to run")  # fmt: skip
+
+    assert steps() == [0]
+    assert not Reminder.objects.filter(recipient__bulletin=order, recipient__user=sergeant).exists()
+    reminded = Notification.objects.filter(event__bulletin=order, event__event="reminder")
+    wait_for(lambda: reminded.filter(sent_at__isnull=False).count() == 1, message="the email")
+    assert list(reminded.values_list("user_id", flat=True)) == [officer.pk]

@@ -115,8 +115,9 @@ def add_recipients(bulletin, members, *, now):
     table = Recipient._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (bulletin_id, user_id, unit_id, added_at, closure) "  # noqa: S608
-            f"SELECT r.*, '' FROM ({select_sql}) AS r "
+            f"INSERT INTO {table} (bulletin_id, user_id, unit_id, added_at) "  # noqa: S608
+            # "WHERE true" lets SQLite tell the upsert clause from a join constraint.
+            f"SELECT * FROM ({select_sql}) AS r WHERE true "
             "ON CONFLICT (bulletin_id, user_id) DO NOTHING",
             params,
         )
@@ -190,17 +191,6 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
     return bulletin
 
 
-def close_outstanding(bulletin):
-    """Obligations still open when a bulletin ends become "ended before acknowledged"."""
-    return (
-        Recipient.objects.filter(bulletin=bulletin, closure=Recipient.Closure.OPEN)
-        .filter(
-            Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=bulletin.ack_version)
-        )
-        .update(closure=Recipient.Closure.ENDED_BEFORE_ACKNOWLEDGED)
-    )
-
-
 @transaction.atomic
 def lift_bulletin(bulletin, *, by, now, reason):
     if not permissions.can_manage(by, bulletin):
@@ -215,8 +205,6 @@ def lift_bulletin(bulletin, *, by, now, reason):
     if not lifted:
         raise ValidationError("This bulletin is no longer in force.")
     bulletin.refresh_from_db()
-    if bulletin.requires_acknowledgement:
-        close_outstanding(bulletin)
     audit.record(
         "bulletin.lift", by=by, obj=bulletin, version=bulletin.version, now=now, reason=reason
     )

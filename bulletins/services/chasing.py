@@ -34,7 +34,6 @@ def chased(now):
             bulletin__kind=Bulletin.Kind.ORDER,
             bulletin__status__in=Bulletin.LIVE_STATUSES,
             bulletin__effective_at__lte=now,
-            closure=Recipient.Closure.OPEN,
             user__is_active=True,
             user__is_on_leave=False,
         )
@@ -103,7 +102,7 @@ def _insert_reminders(recipients, *, step, unit, now, sent_by=None):
         cursor.execute(
             f"INSERT INTO {Reminder._meta.db_table} "  # noqa: S608
             "(recipient_id, version, step, unit_id, is_manual, sent_by_id, created_at) "
-            f"SELECT * FROM ({select_sql}) AS r{guard}",
+            f"SELECT * FROM ({select_sql}) AS r WHERE true{guard}",
             params,
         )
         return cursor.rowcount

@@ -13,16 +13,23 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
 
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services import chasing
-from bulletins.services.authoring import add_recipients, close_outstanding
+from bulletins.services.authoring import add_recipients
 from portal import audit
 
 
 def review_grace():
     return timedelta(hours=settings.REVIEW_GRACE_HOURS)
+
+
+def recorded_at(now):
+    """When a transition is recorded: the sweep's `now`, or later if the sweep has been running
+    a while (so the audit trail shows true lateness)."""
+    return max(now, timezone.now())
 
 
 def sweep(now):
@@ -60,7 +67,7 @@ def take_effect(pk, *, now):
         "bulletin.take_effect",
         obj=bulletin,
         version=bulletin.version,
-        now=now,
+        now=recorded_at(now),
         due_at=bulletin.effective_at.isoformat(),
     )
     notifications.queue_event(
@@ -85,14 +92,12 @@ def end_on_time(pk, *, now):
     if not ended:
         return False
     bulletin = Bulletin.objects.get(pk=pk)
-    if bulletin.requires_acknowledgement:
-        close_outstanding(bulletin)
     lifted = bulletin.status == Bulletin.Status.LIFTED
     audit.record(
         "bulletin.lift" if lifted else "bulletin.expire",
         obj=bulletin,
         version=bulletin.version,
-        now=now,
+        now=recorded_at(now),
         due_at=bulletin.expires_at.isoformat(),
     )
     event = NotificationEvent.Event.LIFTED if lifted else NotificationEvent.Event.ENDED

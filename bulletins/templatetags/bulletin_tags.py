@@ -70,3 +70,34 @@ def indent(unit_depths, unit_id):
 @register.filter
 def state_at(bulletin, now):
     return bulletin.state_at(now)
+
+
+@register.inclusion_tag("bulletins/_ack_chart.html")
+def ack_chart(timeline, audience, width=600, height=160):
+    """Cumulative acknowledgements as an SVG line (drawn on the server, no script)."""
+    pad = 28
+    last_minute = timeline[-1][0] or 1
+    top = max(audience, 1)
+    points = [
+        (
+            round(pad + (width - 2 * pad) * minute / last_minute, 1),
+            round(height - pad - (height - 2 * pad) * count / top, 1),
+        )
+        for minute, count in timeline
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "pad": pad,
+        "points": " ".join(f"{x},{y}" for x, y in points),
+        "last_minute": last_minute,
+        "audience": audience,
+        "final": timeline[-1][1],
+        "baseline": height - pad,
+        "right": width - pad,
+    }
+
+
+@register.filter
+def obligation_at(recipient, now):
+    return recipient.obligation_at(now)

@@ -7,11 +7,15 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from portal import roster
+from portal import mfa, roster
 from portal.management.commands._demo_bulletins import seed_bulletins
 from portal.models import Unit, User
 
 DEMO_PASSWORD = "portal-demo-2026"
+# Demo data only: the documented authenticator-app secret of the demo supervisor and admin, so
+# anyone trying the demo (and the automated checks) can produce their codes.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+DEMO_MFA_EMAILS = ("sergeant@demo.test", "admin@demo.test")
 AGENCY = "Metro Police Department"
 PRECINCTS_BY_BOROUGH = {
     "Manhattan South": (1, 5, 6, 7, 9, 10, 13, 14, 17, 18),
@@ -135,6 +139,15 @@ def seed_people(password_hash):
     return summary
 
 
+def seed_mfa():
+    """The demo supervisor and admin enrolled in TOTP with DEMO_TOTP_SECRET (encrypted at rest
+    like any other secret)."""
+    people = User.objects.filter(email__in=DEMO_MFA_EMAILS)
+    for person in people:
+        mfa.enrol_totp(person, DEMO_TOTP_SECRET)
+    return len(people)
+
+
 def seed_generated_officers(count, password_hash):
     """`count` generated members officer00001@demo.test...; the same `count` again adds none."""
     if not count:
@@ -168,6 +181,7 @@ class Command(BaseCommand):
         password_hash = make_password(DEMO_PASSWORD)
         agency, units_created = seed_units()
         people = seed_people(password_hash)
+        seed_mfa()
         generated = seed_generated_officers(officers, password_hash)
         published = seed_bulletins(agency, demo_people(), now=timezone.now())
         self.report(agency, units_created, people, generated)
@@ -180,3 +194,8 @@ class Command(BaseCommand):
         if generated is not None:
             self.stdout.write(f"Generated members: {generated}")
         self.stdout.write(self.style.SUCCESS(f"Demo password: {DEMO_PASSWORD}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo TOTP secret of {' and '.join(DEMO_MFA_EMAILS)}: {DEMO_TOTP_SECRET}"
+            )
+        )

@@ -1,0 +1,229 @@
+"""What the API reads and writes. Field names follow the models."""
+
+from datetime import datetime
+from typing import Annotated
+
+from django.urls import reverse
+from django.utils import timezone
+from ninja import Field, Schema
+from pydantic import AfterValidator
+
+from bulletins import cap
+from bulletins.models import Bulletin
+
+MAX_ID = 2**31 - 1
+
+
+def _plausible(moment):
+    # Far-off years overflow date arithmetic (a review every N hours after it).
+    if not 2000 <= moment.year <= 2999:
+        raise ValueError("Give a date between the years 2000 and 2999.")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(_plausible)]
+
+
+class Links(Schema):
+    html: str
+    cap: str | None = Field(None, description="The CAP 1.2 document of the current version.")
+    cap_cancel: str | None = Field(None, description="The CAP Cancel message, once lifted.")
+
+
+class BulletinSummary(Schema):
+    id: int
+    kind: Bulletin.Kind
+    priority: Bulletin.Priority
+    priority_label: str
+    state: Bulletin.Status
+    title: str
+    instruction: str
+    effective_at: datetime | None
+    expires_at: datetime | None = Field(description="Null: until further notice.")
+    version: int
+    ack_version: int = Field(description="Acknowledgements of this version or later count.")
+    requires_acknowledgement: bool
+    acknowledged_version: int | None = Field(description="The version I acknowledged last.")
+    needs_my_acknowledgement: bool
+    links: Links
+
+    @staticmethod
+    def resolve_priority_label(bulletin):
+        return bulletin.get_priority_display()
+
+    @staticmethod
+    def resolve_state(bulletin):
+        return bulletin.state_at(timezone.now())
+
+    @staticmethod
+    def resolve_acknowledged_version(bulletin):
+        return getattr(bulletin, "my_ack_version", None)
+
+    @staticmethod
+    def resolve_needs_my_acknowledgement(bulletin):
+        return (
+            bool(getattr(bulletin, "is_reader", False))
+            and bulletin.state_at(timezone.now()) == Bulletin.Status.IN_FORCE
+            and bulletin.needs_reader_acknowledgement()
+        )
+
+    @staticmethod
+    def resolve_links(bulletin, context):
+        absolute = context["request"].build_absolute_uri
+        lifted = bulletin.state_at(timezone.now()) == Bulletin.Status.LIFTED
+        return {
+            "html": absolute(reverse("bulletins:detail", kwargs={"pk": bulletin.pk})),
+            "cap": absolute(cap.alert_url(bulletin.pk, bulletin.version))
+            if bulletin.version
+            else None,
+            "cap_cancel": absolute(cap.cancel_url(bulletin.pk)) if lifted else None,
+        }
+
+
+class AudienceUnitOut(Schema):
+    unit_id: int
+    unit_name: str
+    include_subtree: bool
+
+
+class VersionOut(Schema):
+    number: int
+    title: str
+    instruction: str
+    body: str
+    kind: Bulletin.Kind
+    priority: Bulletin.Priority
+    effective_at: datetime
+    expires_at: datetime | None
+    is_material: bool
+    reason: str
+    content_hash: str
+    created_at: datetime
+    created_by: str
+    cap: str
+
+    @staticmethod
+    def resolve_created_by(version):
+        return version.created_by.name
+
+    @staticmethod
+    def resolve_cap(version, context):
+        url = cap.alert_url(version.bulletin_id, version.number)
+        return context["request"].build_absolute_uri(url)
+
+
+class BulletinDetail(BulletinSummary):
+    body: str
+    body_html: str
+    audience: list[AudienceUnitOut]
+    member_classes: list[str]
+    supervisors_only: bool
+    issued_by: str
+    published_at: datetime | None
+    ended_at: datetime | None
+    lifted_by: str | None
+    lift_reason: str
+    versions: list[VersionOut]
+
+    @staticmethod
+    def resolve_audience(bulletin):
+        return [
+            {
+                "unit_id": row.unit_id,
+                "unit_name": row.unit.name,
+                "include_subtree": row.include_subtree,
+            }
+            for row in bulletin.audience.all()
+        ]
+
+    @staticmethod
+    def resolve_issued_by(bulletin):
+        return bulletin.issued_by.name
+
+    @staticmethod
+    def resolve_lifted_by(bulletin):
+        return bulletin.lifted_by.name if bulletin.lifted_by_id else None
+
+    @staticmethod
+    def resolve_versions(bulletin):
+        return list(bulletin.versions.all())
+
+
+class AcknowledgeIn(Schema):
+    version: int = Field(ge=1, le=MAX_ID, description="The version you were shown.")
+
+
+class AcknowledgementOut(Schema):
+    bulletin_id: int
+    title: str
+    version: int
+    acknowledged_at: datetime
+    statement: str
+    content_hash: str
+    auth_method: str
+
+    @staticmethod
+    def resolve_title(receipt):
+        return receipt.version.title
+
+    @staticmethod
+    def resolve_version(receipt):
+        return receipt.version.number
+
+
+class AcknowledgeOut(Schema):
+    recorded: bool = Field(description="False when it was already recorded (idempotent).")
+    acknowledgement: AcknowledgementOut
+
+
+class AudienceIn(Schema):
+    unit_id: int = Field(ge=1, le=MAX_ID)
+    include_subtree: bool = True
+
+
+class DraftIn(Schema):
+    title: str = Field(min_length=1, max_length=200)
+    instruction: str = Field(min_length=1, max_length=300)
+    body: str = Field("", max_length=20000)
+    kind: Bulletin.Kind = Bulletin.Kind.ORDER
+    priority: Bulletin.Priority = Bulletin.Priority.PRIORITY
+    audience: list[AudienceIn] = Field(min_length=1, max_length=500)
+    to_sworn: bool = True
+    to_auxiliary: bool = True
+    to_civilian: bool = True
+    supervisors_only: bool = False
+    effective_at: Moment | None = Field(None, description="Null: when it is published.")
+    expires_at: Moment | None = Field(None, description="Required unless until further notice.")
+    until_further_notice: bool = False
+    review_hours: int = Field(72, ge=1, le=24 * 30)
+
+
+class AmendIn(Schema):
+    """Leave a field out to keep it as it is."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+    is_material: bool = Field(description="True: everyone must acknowledge again.")
+    title: str | None = Field(None, min_length=1, max_length=200)
+    instruction: str | None = Field(None, min_length=1, max_length=300)
+    body: str | None = Field(None, max_length=20000)
+    priority: Bulletin.Priority | None = None
+    expires_at: Moment | None = None
+    until_further_notice: bool | None = None
+
+
+class LiftIn(Schema):
+    reason: str = Field(min_length=1, max_length=1000)
+    lift_at: Moment | None = Field(None, description="Null: lift now.")
+
+
+class CoverageOut(Schema):
+    audience: int
+    opened: int
+    acknowledged: int
+    outstanding: int
+    percent: int
+    earlier_version_only: int
+    on_leave: int
+    within_15: int
+    within_30: int
+    within_60: int

@@ -1,0 +1,258 @@
+"""The JSON API, version 1. Access through `bulletins.permissions`, every change through the
+services: the same rules as the pages, and the forms the pages validate with."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Value
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Field, Path, Router, Status
+from ninja.pagination import PageNumberPagination, paginate
+
+from bulletins import permissions
+from bulletins.api import schemas
+from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
+from bulletins.forms import AmendForm, BulletinForm, LiftForm
+from bulletins.models import Bulletin, Receipt, Recipient
+from bulletins.services import authoring, clock, reading, tracking
+from portal import audit
+
+router = Router()
+ERRORS = dict.fromkeys(ERROR_STATUSES, Error)
+BulletinId = Path(..., ge=1, le=2**63 - 1)
+
+# Form field -> API field, where they differ.
+FIELD_NAMES = {
+    "units": "audience",
+    "units_only": "audience",
+    "starts": "effective_at",
+    "until_further_notice": "expires_at",
+    "review_hours": "review_hours",
+    "when": "lift_at",
+    "__all__": None,
+}
+
+
+class Pages(PageNumberPagination):
+    class Input(PageNumberPagination.Input):
+        page: int = Field(1, ge=1, le=10_000)
+        page_size: int | None = Field(None, ge=1, le=100)
+
+
+def _check(form):
+    if form.is_valid():
+        return
+    raise InvalidFields(
+        [
+            {"field": FIELD_NAMES.get(name, name), "message": error["message"]}
+            for name, errors in form.errors.get_json_data().items()
+            for error in errors
+        ]
+    )
+
+
+def _auth_method(request):
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return f"api-token:{token.prefix}"
+    return reading.authentication_summary(request)
+
+
+def _detail(request, pk):
+    user = request.user
+    queryset = (
+        permissions.visible_bulletins(user)
+        .with_reader_state(user)
+        .select_related("issued_by", "lifted_by")
+        .prefetch_related("audience__unit", "versions__created_by")
+    )
+    bulletin = get_object_or_404(queryset, pk=pk)
+    bulletin.is_reader = Bulletin.objects.filter(pk=pk).addressed_to(user).exists()
+    return bulletin
+
+
+def _managed_or_404(user, pk):
+    return get_object_or_404(permissions.manageable_bulletins(user), pk=pk)
+
+
+@router.get(
+    "/bulletins",
+    response={200: list[schemas.BulletinSummary], **ERRORS},
+    summary="The bulletins in force for me, most urgent first",
+    tags=["reading"],
+)
+@paginate(Pages)
+def bulletins_in_force(request):
+    user = request.user
+    return (
+        Bulletin.objects.in_force(timezone.now())
+        .addressed_to(user)
+        .with_reader_state(user)
+        .annotate(is_reader=Value(True))
+        .urgent_first()
+    )
+
+
+@router.get(
+    "/bulletins/{bulletin_id}",
+    response={200: schemas.BulletinDetail, **ERRORS},
+    summary="A bulletin with its versions",
+    tags=["reading"],
+)
+def bulletin_detail(request, bulletin_id: int = BulletinId):
+    bulletin = _detail(request, bulletin_id)
+    if bulletin.is_restricted and bulletin.version:
+        audit.record(
+            "bulletin.view_restricted",
+            by=request.user,
+            obj=bulletin,
+            version=bulletin.version,
+            request=request,
+            via="api",
+        )
+    return bulletin
+
+
+@router.post(
+    "/bulletins/{bulletin_id}/acknowledge",
+    response={200: schemas.AcknowledgeOut, **ERRORS},
+    summary="Acknowledge the version I was shown (idempotent)",
+    tags=["reading"],
+)
+def bulletin_acknowledge(request, payload: schemas.AcknowledgeIn, bulletin_id: int = BulletinId):
+    user = request.user
+    bulletin = get_object_or_404(Bulletin.objects.published().addressed_to(user), pk=bulletin_id)
+    recorded = reading.acknowledge_bulletin(
+        bulletin,
+        user=user,
+        version_number=payload.version,
+        now=timezone.now(),
+        auth_method=_auth_method(request),
+        ip=audit.client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        request=request,
+    )
+    receipt = Receipt.objects.select_related("version").get(
+        user=user, bulletin=bulletin, version__number=payload.version
+    )
+    return {"recorded": recorded, "acknowledgement": receipt}
+
+
+@router.get(
+    "/acknowledgements",
+    response={200: list[schemas.AcknowledgementOut], **ERRORS},
+    summary="My acknowledgements, latest first",
+    tags=["reading"],
+)
+@paginate(Pages)
+def acknowledgement_history(request):
+    return (
+        Receipt.objects.filter(user=request.user, acknowledged_at__isnull=False)
+        .select_related("version")
+        .order_by("-acknowledged_at", "-id")
+    )
+
+
+@router.post(
+    "/bulletins",
+    response={201: schemas.BulletinDetail, **ERRORS},
+    summary="Create a draft (supervisors, within their command)",
+    tags=["authoring"],
+)
+def bulletin_create(request, payload: schemas.DraftIn):
+    if not request.user.has_perm(permissions.AUTHOR):
+        raise PermissionDenied
+    now = timezone.now()
+    form = BulletinForm(_draft_form_data(payload), user=request.user, now=now)
+    _check(form)
+    draft = authoring.save_draft(
+        by=request.user, targets=form.cleaned_data["targets"], now=now, **form.draft_fields()
+    )
+    return Status(201, _detail(request, draft.pk))
+
+
+def _draft_form_data(payload):
+    data = payload.dict(exclude={"audience", "effective_at"})
+    data["units"] = [row.unit_id for row in payload.audience if row.include_subtree]
+    data["units_only"] = [row.unit_id for row in payload.audience if not row.include_subtree]
+    data["starts"] = "at" if payload.effective_at else "now"
+    data["effective_at"] = payload.effective_at
+    return data
+
+
+@router.post(
+    "/bulletins/{bulletin_id}/publish",
+    response={200: schemas.BulletinDetail, **ERRORS},
+    summary="Publish a draft: now, or at its scheduled time",
+    tags=["authoring"],
+)
+def bulletin_publish(request, bulletin_id: int = BulletinId):
+    bulletin = _managed_or_404(request.user, bulletin_id)
+    authoring.publish_bulletin(bulletin, by=request.user, now=timezone.now())
+    return _detail(request, bulletin.pk)
+
+
+@router.post(
+    "/bulletins/{bulletin_id}/amend",
+    response={200: schemas.BulletinDetail, **ERRORS},
+    summary="Amend: a new version",
+    tags=["authoring"],
+)
+def bulletin_amend(request, payload: schemas.AmendIn, bulletin_id: int = BulletinId):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, bulletin_id)
+    if bulletin.state_at(now) not in Bulletin.LIVE_STATUSES:
+        raise ValidationError("Only a bulletin that is scheduled or in force can be amended.")
+    form = AmendForm(_amend_form_data(payload, bulletin), bulletin=bulletin, now=now)
+    _check(form)
+    authoring.amend_bulletin(
+        bulletin,
+        by=request.user,
+        now=now,
+        reason=form.cleaned_data["reason"],
+        is_material=form.cleaned_data["is_material"],
+        **form.changes(),
+    )
+    return _detail(request, bulletin.pk)
+
+
+def _amend_form_data(payload, bulletin):
+    given = payload.dict(exclude_none=True)
+    data = {name: getattr(bulletin, name) for name in ("title", "instruction", "body", "priority")}
+    data["expires_at"] = bulletin.expires_at
+    data["until_further_notice"] = bulletin.expires_at is None and "expires_at" not in given
+    data.update(given)
+    data["is_material"] = "yes" if payload.is_material else "no"
+    return data
+
+
+@router.post(
+    "/bulletins/{bulletin_id}/lift",
+    response={200: schemas.BulletinDetail, **ERRORS},
+    summary="Lift: now, or at a set time",
+    tags=["authoring"],
+)
+def bulletin_lift(request, payload: schemas.LiftIn, bulletin_id: int = BulletinId):
+    now = timezone.now()
+    bulletin = _managed_or_404(request.user, bulletin_id)
+    data = {"when": "later" if payload.lift_at else "now", **payload.dict()}
+    form = LiftForm(data, now=now)
+    _check(form)
+    reason, lift_at = form.cleaned_data["reason"], form.cleaned_data["lift_at"]
+    if lift_at:
+        clock.schedule_lift(bulletin, by=request.user, now=now, at=lift_at, reason=reason)
+    else:
+        authoring.lift_bulletin(bulletin, by=request.user, now=now, reason=reason)
+    return _detail(request, bulletin.pk)
+
+
+@router.get(
+    "/bulletins/{bulletin_id}/coverage",
+    response={200: schemas.CoverageOut, **ERRORS},
+    summary="Who in my scope was told, opened and acknowledged (supervisors)",
+    tags=["authoring"],
+)
+def bulletin_coverage(request, bulletin_id: int = BulletinId):
+    user = request.user
+    bulletin = get_object_or_404(permissions.trackable_bulletins(user), pk=bulletin_id)
+    recipients = permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+    return tracking.coverage_summary(bulletin, recipients)

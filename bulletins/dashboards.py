@@ -1,0 +1,198 @@
+"""Coverage dashboards, the person record, chasing and evidence exports (views)."""
+
+import csv
+from http import HTTPStatus
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, F, Q
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from bulletins import evidence, permissions
+from bulletins.forms import OutstandingFilterForm
+from bulletins.models import Bulletin, Recipient
+from bulletins.services import chasing, tracking
+from portal import audit
+from portal.sessions import require_recent_sign_in
+
+REFRESH_SECONDS = 30
+PAGE_SIZE = 50
+
+
+def _trackable_or_404(user, pk):
+    return get_object_or_404(
+        permissions.trackable_bulletins(user).select_related("issued_by"), pk=pk
+    )
+
+
+def _scoped_recipients(user, bulletin):
+    return permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+
+
+@never_cache
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def coverage_overview(request):
+    """Every bulletin in force in my scope with its coverage, most urgent and least covered
+    first."""
+    now = timezone.now()
+    bulletins = list(permissions.trackable_bulletins(request.user).in_force(now))
+    told = permissions.recipients_in_scope(
+        request.user, Recipient.objects.filter(bulletin__in=bulletins)
+    )
+    figures = {
+        row["bulletin_id"]: row
+        for row in told.values("bulletin_id").annotate(
+            audience=Count("pk"),
+            acknowledged=Count(
+                "pk", filter=Q(acknowledged_version__gte=F("bulletin__ack_version"))
+            ),
+            opened=Count("pk", filter=Q(first_opened_at__isnull=False)),
+        )
+    }
+    rows = []
+    for bulletin in bulletins:
+        counts = figures.get(bulletin.pk, {"audience": 0, "acknowledged": 0, "opened": 0})
+        share = counts["acknowledged"] / counts["audience"] if counts["audience"] else 1
+        rows.append({"bulletin": bulletin, **counts, "percent": round(100 * share),
+                     "outstanding": counts["audience"] - counts["acknowledged"]})  # fmt: skip
+    rows.sort(key=lambda row: (row["bulletin"].priority, row["percent"], -row["bulletin"].pk))
+    context = {"rows": rows, "now": now, "refresh_seconds": REFRESH_SECONDS}
+    template = "bulletins/_overview_rows.html" if request.htmx else "bulletins/overview.html"
+    return render(request, template, context)
+
+
+@never_cache
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def bulletin_coverage(request, pk):
+    now = timezone.now()
+    bulletin = _trackable_or_404(request.user, pk)
+    recipients = _scoped_recipients(request.user, bulletin)
+    form = OutstandingFilterForm(request.GET or None, user=request.user)
+    filters = form.cleaned_data if form.is_valid() else {}
+    outstanding = tracking.outstanding_people(
+        bulletin,
+        recipients,
+        sort=filters.get("sort") or "unit",
+        unit=filters.get("unit"),
+        opened={"yes": True, "no": False}.get(filters.get("opened") or ""),
+    )
+    page = Paginator(outstanding, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "bulletin": bulletin,
+        "now": now,
+        "state": bulletin.state_at(now),
+        "summary": tracking.coverage_summary(bulletin, recipients),
+        "versions": tracking.version_split(bulletin, recipients),
+        "units": tracking.group_breakdown(tracking.unit_breakdown(bulletin, recipients)),
+        "timeline": tracking.acknowledgement_timeline(bulletin, recipients, now=now),
+        "form": form,
+        "page": page,
+        "can_manage": permissions.can_manage(request.user, bulletin),
+        "last_reminder": chasing.last_manual_reminder(bulletin),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    if request.htmx and request.htmx.target == "coverage-figures":
+        return render(request, "bulletins/_coverage_figures.html", context)
+    return render(request, "bulletins/coverage.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def bulletin_remind(request, pk):
+    """One click, a confirmation, then a reminder to everyone outstanding in my scope."""
+    now = timezone.now()
+    bulletin = get_object_or_404(permissions.manageable_bulletins(request.user), pk=pk)
+    if request.method == "POST":
+        try:
+            count = chasing.send_manual_reminder(bulletin, by=request.user, now=now)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Reminder sent to {count} people.")
+        return redirect("bulletins:coverage", pk=bulletin.pk)
+    outstanding = chasing.chased(now).filter(bulletin=bulletin)
+    count = permissions.recipients_in_scope(request.user, outstanding).count()
+    return render(request, "bulletins/remind_confirm.html", {"bulletin": bulletin, "count": count})
+
+
+@never_cache
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def person_record(request, pk):
+    person = get_object_or_404(
+        permissions.people_in_scope(request.user).select_related("unit"), pk=pk
+    )
+    obligations = (
+        Recipient.objects.filter(user=person, bulletin__kind=Bulletin.Kind.ORDER)
+        .select_related("bulletin", "unit")
+        .prefetch_related("reminders__unit", "reminders__sent_by")
+        .order_by("-added_at")
+    )
+    obligations = permissions.recipients_in_scope(request.user, obligations)
+    page = Paginator(obligations, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request, "bulletins/person.html", {"person": person, "page": page, "now": timezone.now()}
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def recipients_csv(request, pk):
+    """Streamed: 36,000 rows start downloading at once. Needs a sign-in within 5 minutes."""
+    bulletin = _trackable_or_404(request.user, pk)
+    require_recent_sign_in(request)
+    recipients = _scoped_recipients(request.user, bulletin)
+    audit.record("export.recipients_csv", by=request.user, obj=bulletin,
+                 version=bulletin.version, request=request)  # fmt: skip
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow(row) for row in evidence.recipient_rows(bulletin, recipients))
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="bulletin-{bulletin.pk}-recipients.csv"'
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def evidence_record(request, pk, user_pk):
+    """What one person was shown and did about one bulletin: printable, or signed JSON.
+    Needs a sign-in within 5 minutes."""
+    bulletin = _trackable_or_404(request.user, pk)
+    recipient = get_object_or_404(
+        _scoped_recipients(request.user, bulletin).select_related("user", "unit"), user_id=user_pk
+    )
+    require_recent_sign_in(request)
+    record = evidence.build_record(bulletin, recipient)
+    as_json = request.GET.get("format") == "json"
+    audit.record(
+        "export.evidence",
+        by=request.user,
+        obj=bulletin,
+        version=bulletin.version,
+        request=request,
+        person=recipient.user_id,
+        format="json" if as_json else "page",
+    )
+    if as_json:
+        response = JsonResponse(evidence.sign(record), json_dumps_params={"indent": 2})
+        name = f"evidence-bulletin-{bulletin.pk}-person-{recipient.user_id}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+    return render(request, "bulletins/evidence.html",
+                  {"record": record, "bulletin": bulletin, "recipient": recipient},
+                  status=HTTPStatus.OK)  # fmt: skip

@@ -1,0 +1,120 @@
+"""Request id, session limits, MFA enrolment and no caching of signed-in pages."""
+
+import re
+import time
+import uuid
+
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils.cache import patch_cache_control
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal import mfa
+from portal.logs import request_id_var
+from portal.sessions import expiry_reason, note_activity
+
+MFA_ENROLLED = "portal_mfa_enrolled"
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+# Requests the page makes by itself: they neither count as activity nor get redirected.
+PASSIVE_URL_NAMES = frozenset({"bulletins:feed_items"})
+# All a person who must enrol in MFA may reach until they have.
+ENROLMENT_URL_NAMES = frozenset(
+    {
+        "mfa_activate_totp",
+        "mfa_index",
+        "account_reauthenticate",
+        "mfa_reauthenticate",
+        "account_logout",
+        "healthz",
+    }
+)
+
+
+def _url_name(request):
+    try:
+        return resolve(request.path_info).view_name
+    except Resolver404:
+        return ""
+
+
+def _redirect(request, url):
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+class RequestIdMiddleware:
+    """`request.request_id`: the caller's X-Request-ID when it is sane, else a new one. It goes
+    back in the response header, into every log line and every audit event of the request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("x-request-id", "")
+        request.request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class SessionTimeoutMiddleware:
+    """Ends a session idle for 30 minutes or 12 hours old (see `portal.sessions`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = time.time()
+            reason = expiry_reason(request.session, now)
+            if reason:
+                request.session_end_reason = reason
+                logout(request)
+                return _redirect(request, redirect_to_login(request.get_full_path()).url)
+            if _url_name(request) not in PASSIVE_URL_NAMES:
+                note_activity(request.session, now)
+        return self.get_response(request)
+
+
+class MFAEnrolmentMiddleware:
+    """Someone who must use MFA and has no authenticator app reaches only its enrolment."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._must_enrol(request) and _url_name(request) not in ENROLMENT_URL_NAMES:
+            return _redirect(request, reverse("mfa_activate_totp"))
+        return self.get_response(request)
+
+    def _must_enrol(self, request):
+        user = request.user
+        if not user.is_authenticated or request.session.get(MFA_ENROLLED) == user.pk:
+            return False
+        if not mfa.requires_mfa(user):
+            return False
+        if mfa.has_totp(user):
+            # Remembered for the session: a role change ends it anyway.
+            request.session[MFA_ENROLLED] = user.pk
+            return False
+        return True
+
+
+class NoStoreMiddleware:
+    """Signed-in pages may show bulletins (the urgent banner is on every page): never cached."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated and "Cache-Control" not in response:
+            patch_cache_control(response, no_store=True, private=True)
+        return response

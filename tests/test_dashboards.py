@@ -1,0 +1,244 @@
+import csv
+import io
+import json
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from bulletins import evidence
+from bulletins.models import Recipient
+from bulletins.services import authoring, chasing, reading, tracking
+from portal.models import AuditEvent
+from tests.factories import UserFactory, published_bulletin
+
+pytestmark = pytest.mark.django_db
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def squad_officer(squad17):
+    return UserFactory(email="squad@agency.test", name="Squad Officer", unit=squad17)
+
+
+@pytest.fixture
+def pairing(admin, agency, officer, auxiliary, sergeant, outsider, squad_officer):
+    """An agency-wide Order published 3 hours ago, with a known pattern of reading."""
+    t0 = timezone.now() - timedelta(hours=3)
+    order = published_bulletin(admin, agency, now=t0, priority=1)
+    for person, minutes in ((officer, 10), (auxiliary, 20), (sergeant, 50), (admin, 90)):
+        reading.acknowledge_bulletin(
+            order, user=person, version_number=1, now=t0 + minutes * MINUTE
+        )
+    reading.record_open(order, order.versions.get(), user=outsider, now=t0 + 5 * MINUTE)
+    order.t0 = t0
+    return order
+
+
+def test_coverage_figures_on_a_known_data_set(pairing):
+    figures = tracking.coverage_summary(pairing)
+
+    assert figures["audience"] == 6
+    assert figures["opened"] == 5
+    assert figures["acknowledged"] == 4
+    assert figures["outstanding"] == 2
+    assert (figures["within_15"], figures["within_30"], figures["within_60"]) == (1, 2, 3)
+    assert figures["percent"] == 67
+
+
+def test_after_a_material_amendment_earlier_acknowledgements_are_counted_apart(
+    pairing, admin, officer
+):
+    amended_at = pairing.t0 + 100 * MINUTE
+    authoring.amend_bulletin(pairing, by=admin, now=amended_at, reason="Auxiliaries too",
+                             is_material=True, title="All members paired")  # fmt: skip
+    pairing.refresh_from_db()
+    reading.acknowledge_bulletin(
+        pairing, user=officer, version_number=2, now=amended_at + 10 * MINUTE
+    )
+    pairing.refresh_from_db()
+
+    figures = tracking.coverage_summary(pairing)
+    split = tracking.version_split(pairing, Recipient.objects.filter(bulletin=pairing))
+
+    assert figures["acknowledged"] == 1
+    assert figures["earlier_version_only"] == 3
+    assert figures["within_15"] == 1
+    assert [(row["version"], row["people"]) for row in split] == [(2, 1), (1, 3), (None, 2)]
+
+
+def test_unit_breakdown_rolls_up_the_tree(pairing):
+    rows = tracking.unit_breakdown(pairing, Recipient.objects.filter(bulletin=pairing))
+
+    by_name = {row["unit"].name: (row["audience"], row["acknowledged"]) for row in rows}
+    assert by_name["Metro Police Department"] == (6, 4)
+    assert by_name["Manhattan South"] == (4, 3)
+    assert by_name["17th Precinct"] == (4, 3)
+    assert by_name["17th Precinct Anti-Crime"] == (1, 0)
+    assert by_name["Brooklyn North"] == (1, 0)
+
+
+def test_supervisor_sees_only_their_scope(client, pairing, sergeant):
+    client.force_login(sergeant)
+
+    response = client.get(reverse("bulletins:coverage", args=[pairing.pk]))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["summary"]["audience"] == 4
+    outstanding = [r.user.email for r in response.context["page"].object_list]
+    assert outstanding == ["squad@agency.test"]
+    assert "outsider@agency.test" not in response.content.decode()
+
+
+def test_supervisor_gets_404_for_a_bulletin_outside_their_scope(
+    client, admin, precinct75, sergeant
+):
+    other = published_bulletin(admin, precinct75)
+    client.force_login(sergeant)
+
+    for name in ("coverage", "recipients_csv"):
+        response = client.get(reverse(f"bulletins:{name}", args=[other.pk]))
+        assert response.status_code == HTTPStatus.NOT_FOUND
+
+
+def test_officers_cannot_see_coverage(client, pairing, officer):
+    client.force_login(officer)
+
+    assert client.get(reverse("bulletins:coverage", args=[pairing.pk])).status_code == 403
+    assert client.get(reverse("bulletins:overview")).status_code == 403
+    assert client.get(reverse("bulletins:person", args=[officer.pk])).status_code == 403
+
+
+def test_outstanding_list_filters_and_sorts(client, pairing, admin, precinct17):
+    client.force_login(admin)
+    url = reverse("bulletins:coverage", args=[pairing.pk])
+
+    everyone = client.get(url, {"sort": "name"}).context["page"].object_list
+    never_opened = client.get(url, {"opened": "no"}).context["page"].object_list
+    in_17th = client.get(url, {"unit": precinct17.pk}).context["page"].object_list
+
+    assert [r.user.name for r in everyone] == ["Pat Outsider", "Squad Officer"]
+    assert [r.user.email for r in never_opened] == ["squad@agency.test"]
+    assert [r.user.email for r in in_17th] == ["squad@agency.test"]
+
+
+def test_overview_lists_in_force_bulletins_least_covered_first(client, pairing, admin, agency):
+    quiet = published_bulletin(admin, agency, priority=1, title="Nobody read this yet")
+    client.force_login(admin)
+
+    rows = client.get(reverse("bulletins:overview")).context["rows"]
+
+    assert [row["bulletin"].pk for row in rows] == [quiet.pk, pairing.pk]
+    assert rows[1]["percent"] == 67
+
+
+def test_person_page_shows_every_order_and_the_chase(client, pairing, admin, outsider):
+    client.force_login(admin)
+
+    response = client.get(reverse("bulletins:person", args=[outsider.pk]))
+
+    assert response.status_code == HTTPStatus.OK
+    assert pairing.title in response.content.decode()
+    assert "Outstanding" in response.content.decode()
+
+
+def test_supervisor_gets_404_for_a_person_outside_their_scope(client, sergeant, outsider):
+    client.force_login(sergeant)
+
+    response = client.get(reverse("bulletins:person", args=[outsider.pk]))
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+
+
+def test_csv_export_streams_every_recipient_and_is_audited(client, pairing, admin, officer):
+    client.force_login(admin)
+
+    response = client.get(reverse("bulletins:recipients_csv", args=[pairing.pk]))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.streaming
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == list(evidence.CSV_HEADER)
+    assert len(rows) == 7
+    mine = next(row for row in rows if row[1] == officer.email)
+    assert mine[7] == "1"
+    assert mine[8] == reading.ACKNOWLEDGEMENT_STATEMENT
+    assert mine[9] == pairing.versions.get().content_hash
+    assert mine[10] == "acknowledged"
+    assert AuditEvent.objects.filter(action="export.recipients_csv", actor=admin).count() == 1
+
+
+def test_evidence_record_is_signed_and_audited(client, pairing, admin, officer):
+    client.force_login(admin)
+    url = reverse("bulletins:evidence", args=[pairing.pk, officer.pk])
+
+    page = client.get(url)
+    download = client.get(url, {"format": "json"})
+
+    assert page.status_code == HTTPStatus.OK
+    assert officer.name in page.content.decode()
+    signed = json.loads(download.content)
+    assert evidence.verify(signed)
+    version = signed["record"]["versions"][0]
+    assert version["statement"] == reading.ACKNOWLEDGEMENT_STATEMENT
+    assert version["content_hash_verified"] is True
+    signed["record"]["versions"][0]["acknowledged_at"] = "never"
+    assert not evidence.verify(signed)
+    assert AuditEvent.objects.filter(action="export.evidence").count() == 2
+
+
+def test_manual_reminder_needs_a_confirmation_and_is_rate_limited(client, pairing, admin):
+    client.force_login(admin)
+    url = reverse("bulletins:remind", args=[pairing.pk])
+
+    confirm = client.get(url)
+    first = client.post(url, follow=True)
+    second = client.post(url, follow=True)
+
+    assert "Send a reminder?" in confirm.content.decode()
+    assert "Reminder sent to 2 people." in first.content.decode()
+    assert "sent recently" in second.content.decode()
+
+
+def _count_queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == HTTPStatus.OK
+    return len(captured)
+
+
+def _grow(admin, agency, precinct17, precinct75, people, bulletins):
+    members = UserFactory.create_batch(people // 2, unit=precinct17)
+    UserFactory.create_batch(people // 2, unit=precinct75)
+    now = timezone.now()
+    orders = [published_bulletin(admin, agency, now=now - 5 * MINUTE) for _ in range(bulletins)]
+    for member in members[: people // 4]:
+        for order in orders:
+            reading.acknowledge_bulletin(order, user=member, version_number=1, now=now)
+    chasing.send_manual_reminder(orders[0], by=admin, now=now)
+    return orders, members
+
+
+def test_dashboards_run_the_same_few_queries_at_any_volume(
+    client, admin, agency, precinct17, precinct75
+):
+    client.force_login(admin)
+    orders, members = _grow(admin, agency, precinct17, precinct75, people=10, bulletins=2)
+    pages = {
+        "coverage": reverse("bulletins:coverage", args=[orders[0].pk]),
+        "overview": reverse("bulletins:overview"),
+        "person": reverse("bulletins:person", args=[members[-1].pk]),
+    }
+    small = {name: _count_queries(client, url) for name, url in pages.items()}
+
+    more, _ = _grow(admin, agency, precinct17, precinct75, people=300, bulletins=12)
+    big = {name: _count_queries(client, url) for name, url in pages.items()}
+
+    assert big == small
+    assert small["coverage"] <= 20
+    assert small["overview"] <= 12
+    assert small["person"] <= 12
