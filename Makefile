@@ -18,11 +18,13 @@ DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
 	DJANGO_MFA_ENCRYPTION_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	REDIS_URL=redis://127.0.0.1:6379/0
 
-.PHONY: help install run test lint migrations-check deploy-check services pytest
+.PHONY: help install run test lint migrations-check deploy-check services pytest browser-deps \
+	screenshots
 
 help:
 	@echo "make run   - start the portal with demo data on http://localhost:$(PORT)/ (no servers needed)"
 	@echo "make test  - lint, checks and the whole suite on PostgreSQL + Redis"
+	@echo "make screenshots - the browser suite; also refreshes the README's docs/screenshots/"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +48,12 @@ run: install
 	@echo "    auxiliary@demo.test  auxiliary officer, 17th Precinct"
 	@echo "    sergeant@demo.test   supervisor, 17th Precinct"
 	@echo "    admin@demo.test      agency admin"
+	@echo "  Emails the portal sends are written to var/mail/."
 	@echo "  Stop with Ctrl-C."
 	@echo
-	DJANGO_DEBUG=true PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	@mkdir -p var/mail
+	DJANGO_DEBUG=true PORT=$(PORT) EMAIL_URL=filemail:///$(CURDIR)/var/mail \
+		PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 services:
 	@bash .ci/services
@@ -67,4 +72,25 @@ pytest: install services
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
-test: install services lint migrations-check deploy-check pytest
+# The browser suite (tests/browser) drives Debian's Chromium through Playwright - nothing downloads
+# a browser - and injects axe-core, from the npm registry, into the pages it checks.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+AXE := node_modules/axe-core/axe.min.js
+
+browser-deps: /usr/bin/chromium $(AXE)
+
+/usr/bin/chromium:
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		chromium chromium-driver
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+screenshots: install services browser-deps
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
+	README_SCREENSHOTS=1 $(TEST_ENV) $(BIN)/pytest tests/browser -q $(PYTEST_ARGS)
+	@ls -l docs/screenshots/
+
+test: install services browser-deps lint migrations-check deploy-check pytest
