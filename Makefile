@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) \
 	REDIS_URL=redis://127.0.0.1:6379/0 DJANGO_DEBUG=false DJANGO_SECRET_KEY=test-only-secret-key \
-	DJANGO_SECURE_SSL_REDIRECT=false
+	DJANGO_SECURE_SSL_REDIRECT=false CELERY_QUEUE=test-$(shell head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
 	DJANGO_SECRET_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_MFA_ENCRYPTION_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \

@@ -245,6 +245,8 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# One queue per deployment; test runs pick their own so parallel runs never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
 REVIEW_GRACE_HOURS = env.int("REVIEW_GRACE_HOURS", default=12)
 # Reminder, then escalation cadence for unacknowledged Orders, per priority (minutes).

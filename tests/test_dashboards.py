@@ -235,7 +235,7 @@ def test_dashboards_run_the_same_few_queries_at_any_volume(
     }
     small = {name: _count_queries(client, url) for name, url in pages.items()}
 
-    more, _ = _grow(admin, agency, precinct17, precinct75, people=300, bulletins=12)
+    more, _ = _grow(admin, agency, precinct17, precinct75, people=120, bulletins=8)
     big = {name: _count_queries(client, url) for name, url in pages.items()}
 
     assert big == small
