@@ -58,7 +58,7 @@ class PersonAddForm(PersonFormMixin, forms.ModelForm):
 class PersonChangeForm(PersonFormMixin, UserChangeForm):
     class Meta:
         model = User
-        fields = (*PERSON_FIELDS, "password", "is_active")
+        fields = (*PERSON_FIELDS, "password", "is_active", "is_on_leave", "wants_email")
         field_classes = {}
 
 
@@ -86,6 +86,7 @@ class PersonAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Member", {"fields": ("name", "badge", "rank", "member_class", "role", "unit")}),
+        ("Availability", {"fields": ("is_on_leave", "wants_email")}),
         (
             "Access",
             {"fields": ("is_active", "sign_in_state", "is_staff", "is_superuser", "agency")},
@@ -102,6 +103,7 @@ class PersonAdmin(DjangoUserAdmin):
         "member_class",
         "role",
         "is_active",
+        "is_on_leave",
     )
     list_select_related = ("unit",)
     search_fields = ("name", "email", "badge")

@@ -533,7 +533,12 @@ def save_person(person, *, by, changed=(), request=None):
         person.set_unusable_password()
     person.save()
     action = "person.create" if created else "person.change"
-    new_values = {"role": person.role, "unit": person.unit_id, "is_active": person.is_active}
+    new_values = {
+        "role": person.role,
+        "unit": person.unit_id,
+        "is_active": person.is_active,
+        "is_on_leave": person.is_on_leave,
+    }
     new_values = {name: value for name, value in new_values.items() if name in changed}
     audit.record(action, by=by, obj=person, request=request, fields=sorted(changed), **new_values)
     return person

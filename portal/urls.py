@@ -16,6 +16,7 @@ audit_patterns = (
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/email-preferences/", views.email_preferences, name="email_preferences"),
     path("accounts/", include("allauth.urls")),
     # The admin has no sign-in of its own: it goes through allauth (MFA, rate limits, lockout).
     path(

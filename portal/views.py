@@ -1,13 +1,18 @@
 from http import HTTPStatus
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from portal import audit
 from portal.celery import app as celery_app
+from portal.models import User
 
 
 def _database_state():
@@ -45,3 +50,26 @@ def server_error(request):
     context processors: the database may be what failed."""
     context = {"request_id": getattr(request, "request_id", "")}
     return HttpResponseServerError(loader.get_template("500.html").render(context))
+
+
+class EmailPreferenceForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["wants_email"]
+        labels = {"wants_email": "Email me about Orders and advisories that are not urgent"}
+        help_texts = {
+            "wants_email": "Urgent orders (Officer safety - immediate) are always emailed.",
+        }
+
+
+@require_http_methods(["GET", "POST"])
+def email_preferences(request):
+    data = request.POST if request.method == "POST" else None
+    form = EmailPreferenceForm(data, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        audit.record("person.email_preference", by=request.user, obj=request.user,
+                     request=request, wants_email=form.cleaned_data["wants_email"])  # fmt: skip
+        messages.success(request, "Saved.")
+        return redirect("email_preferences")
+    return render(request, "portal/email_preferences.html", {"form": form})

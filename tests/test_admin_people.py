@@ -32,6 +32,10 @@ def change_data(person, **changes):
         "unit": person.unit_id,
         "is_active": "on",
     }
+    if person.wants_email:
+        data["wants_email"] = "on"
+    if person.is_on_leave:
+        data["is_on_leave"] = "on"
     return {**data, **changes}
 
 
