@@ -36,9 +36,7 @@ def audit_events(request):
     events = form.filter(audit.visible_events(request.user))
     page = Paginator(events.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     audit.record("audit.view", by=request.user, request=request, filters=form.used_filters())
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {"form": form, "page": page}
     return render(request, "portal/auditevent_list.html", context)
 
 
