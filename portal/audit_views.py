@@ -36,7 +36,9 @@ def audit_events(request):
     events = form.filter(audit.visible_events(request.user))
     page = Paginator(events.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     audit.record("audit.view", by=request.user, request=request, filters=form.used_filters())
-    context = {"form": form, "page": page}
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
     return render(request, "portal/auditevent_list.html", context)
 
 
