@@ -35,7 +35,7 @@ class Unit(MP_Node):
         return Unit.objects.filter(path__startswith=self.path)
 
     def path_names(self):
-        return [unit.name for unit in self.get_ancestors()] + [self.name]
+        return [unit.name for unit in Unit.objects.get_ancestors(self)] + [self.name]
 
 
 class UserManager(BaseUserManager):
