@@ -19,12 +19,13 @@ DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
 	REDIS_URL=redis://127.0.0.1:6379/0
 
 .PHONY: help install run test lint migrations-check deploy-check services pytest browser-deps \
-	screenshots
+	screenshots bench
 
 help:
 	@echo "make run   - start the portal with demo data on http://localhost:$(PORT)/ (no servers needed)"
 	@echo "make test  - lint, checks and the whole suite on PostgreSQL + Redis"
 	@echo "make screenshots - the browser suite; also refreshes the README's docs/screenshots/"
+	@echo "make bench - shift change at agency scale vs its floor; writes bench/results.md (~15 min)"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -94,3 +95,17 @@ screenshots: install services browser-deps
 	@ls -l docs/screenshots/
 
 test: install services browser-deps lint migrations-check deploy-check pytest
+
+# The benchmark: the bench dependency group (the peer, django-notifications-community) on top of
+# the dev install, wrk from Debian when missing, PostgreSQL and Redis. Never run by CI.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+BENCH_ARGS ?=
+
+/usr/bin/wrk:
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+
+bench: install services /usr/bin/wrk
+	$(BIN)/uv sync --frozen --quiet --group bench
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/shift_change.py $(BENCH_ARGS)
+	$(BIN)/uv sync --frozen --quiet

@@ -126,6 +126,11 @@ class Bulletin(models.Model):
     issued_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+    recipients_written_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the audience was resolved into recipient rows (right after publication).",
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(
         User,

@@ -101,7 +101,12 @@ def escalated_people(outbox, supervisor):
 
 @transaction.atomic
 def fan_out(outbox, *, now=None):
-    """One Notification row per addressee, in one statement. Idempotent."""
+    """One Notification row per addressee, in one statement. Idempotent.
+
+    Waits (returns None, the event stays pending) while the bulletin's recipient rows are
+    still being written: `authoring.write_recipients` delivers it once they are."""
+    if outbox.event in TO_RECIPIENTS and outbox.bulletin.recipients_written_at is None:
+        return None
     created_at = Notification._meta.get_field("created_at")
     rows = (
         addressees(outbox)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bulletins import notifications
 from bulletins.models import NotificationEvent
-from bulletins.services import clock
+from bulletins.services import authoring, clock
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,12 @@ def sweep_task(now=None):
     if any(done.values()):
         log.info("sweep recorded %s", done)
     return done
+
+
+@shared_task(time_limit=300, soft_time_limit=280)
+def write_recipients_task(bulletin_id):
+    """Right after a publication to a large audience: one recipient row per person."""
+    return authoring.write_recipients(bulletin_id, now=timezone.now())
 
 
 @shared_task(time_limit=300, soft_time_limit=280)

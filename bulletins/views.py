@@ -5,12 +5,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins import permissions
+from bulletins import feed_cache, permissions
 from bulletins.diff import version_changes
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
 from bulletins.models import Bulletin, Receipt, audience_members
@@ -19,6 +21,7 @@ from portal import audit
 from portal.decorators import rate_limited, recent_sign_in_required
 
 FEED_POLL_SECONDS = 20
+FEED_ITEMS = "bulletins/_feed_items.html"
 
 
 def _feed_bulletins(user, now):
@@ -47,16 +50,43 @@ def _feed_etag(bulletins, now):
 @never_cache
 @require_GET
 def feed(request):
+    """Served from the person's feed cache while nothing on it changed (see `feed_cache`);
+    the CSRF token is the only part made fresh for each request."""
     now = timezone.now()
+    stamp, cached = feed_cache.lookup(request.user, now)
+    has_messages = bool(len(messages.get_messages(request)))  # shown once: never cached
+    if cached and cached["page"] and not has_messages:
+        html = cached["page"].replace(feed_cache.CSRF_SENTINEL, get_token(request))
+        return HttpResponse(feed_cache.fill_ages(html, now))
     bulletins = _feed_bulletins(request.user, now)
+    items = _render_feed_items(request, bulletins, now)
+    token = get_token(request)
+    context = {
+        "feed_items": items,
+        "to_review": _awaiting_review(request.user, now),
+        "now": now,
+        "csrf_token": token,
+    }
+    page = render_to_string("bulletins/feed.html", context, request)
+    kept = None if has_messages else page.replace(token, feed_cache.CSRF_SENTINEL)
+    _store_feed(stamp, request.user, now, items=items, page=kept)
+    return HttpResponse(feed_cache.fill_ages(page, now))
+
+
+def _render_feed_items(request, bulletins, now):
     context = {
         "bulletins": bulletins,
-        "to_review": _awaiting_review(request.user, now),
         "now": now,
         "etag": _feed_etag(bulletins, now),
         "poll_seconds": FEED_POLL_SECONDS,
+        "ages_later": True,
     }
-    return render(request, "bulletins/feed.html", context)
+    return {"etag": context["etag"], "html": render_to_string(FEED_ITEMS, context, request)}
+
+
+def _store_feed(stamp, user, now, *, items, page=None):
+    until = feed_cache.valid_until(now)
+    feed_cache.store(user, stamp, now=now, until=until, items=items, page=page)
 
 
 def _awaiting_review(user, now):
@@ -82,15 +112,22 @@ def bulletin_reaffirm(request, pk):
 @never_cache
 @require_GET
 def feed_items(request):
-    """The polled part of the feed: 204 when nothing changed since `?etag=`."""
+    """The polled part of the feed: 204 when nothing changed since `?etag=` (or 304 for an
+    `If-None-Match`), usually answered from the feed cache."""
     now = timezone.now()
-    bulletins = _feed_bulletins(request.user, now)
-    etag = _feed_etag(bulletins, now)
-    if request.GET.get("etag") == etag:
+    stamp, cached = feed_cache.lookup(request.user, now)
+    if cached:
+        items = cached["items"]
+    else:
+        bulletins = _feed_bulletins(request.user, now)
+        items = _render_feed_items(request, bulletins, now)
+        _store_feed(stamp, request.user, now, items=items)
+    if request.GET.get("etag") == items["etag"]:
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
-    context = {"bulletins": bulletins, "now": now, "etag": etag, "poll_seconds": FEED_POLL_SECONDS}
-    response = render(request, "bulletins/_feed_items.html", context)
-    response["ETag"] = f'"{etag}"'
+    if request.headers.get("if-none-match") == f'"{items["etag"]}"':
+        return HttpResponse(status=HTTPStatus.NOT_MODIFIED)
+    response = HttpResponse(feed_cache.fill_ages(items["html"], now))
+    response["ETag"] = f'"{items["etag"]}"'
     return response
 
 

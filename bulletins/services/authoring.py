@@ -1,10 +1,11 @@
 """Drafting, publishing, amending and lifting bulletins."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 
-from bulletins import notifications, permissions
+from bulletins import feed_cache, notifications, permissions
 from bulletins.markup import render_markdown
 from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
 from portal import audit
@@ -124,6 +125,32 @@ def add_recipients(bulletin, members, *, now):
         return cursor.rowcount
 
 
+def fits_inline(members):
+    """A small audience is written inside the publishing transaction; a large one (the whole
+    agency) right after commit by a task, so the publish request returns at once."""
+    limit = settings.FAN_OUT_INLINE_LIMIT
+    return members[: limit + 1].count() <= limit
+
+
+@transaction.atomic
+def write_recipients(pk, *, now):
+    """Resolve a published bulletin's audience into recipient rows, once (idempotent: the row
+    lock and `recipients_written_at`), then deliver the notifications that waited for them.
+    Officers never wait for this: visibility follows the audience rule and the clock."""
+    bulletin = Bulletin.objects.select_for_update().get(pk=pk)
+    if bulletin.recipients_written_at is not None or bulletin.published_at is None:
+        return 0
+    told = add_recipients(bulletin, bulletin.members(), now=bulletin.published_at)
+    Bulletin.objects.filter(pk=pk).update(recipients_written_at=now)
+    audit.record("bulletin.told", obj=bulletin, version=bulletin.version, now=now, recipients=told)
+    pending = NotificationEvent.objects.filter(bulletin_id=pk, fanned_out_at__isnull=True)
+    for event_id in pending.values_list("pk", flat=True):
+        from bulletins.tasks import deliver_event_task
+
+        deliver_event_task.delay_on_commit(event_id)
+    return told
+
+
 @transaction.atomic
 def publish_bulletin(bulletin, *, by, now):
     bulletin = Bulletin.objects.select_for_update().get(pk=bulletin.pk)
@@ -143,11 +170,20 @@ def publish_bulletin(bulletin, *, by, now):
         bulletin.next_review_at = bulletin.effective_at + bulletin.review_interval
     bulletin.body_html = render_markdown(bulletin.body)
     version = _new_version(bulletin, by=by, now=now, is_material=True, reason="")
+    members = bulletin.members()
+    if fits_inline(members):
+        told = add_recipients(bulletin, members, now=now)
+        bulletin.recipients_written_at = now
+    else:
+        told = None  # written by the task: its count is in the "bulletin.told" audit event
+        from bulletins.tasks import write_recipients_task
+
+        write_recipients_task.delay_on_commit(bulletin.pk)
     bulletin.save()
-    told = add_recipients(bulletin, bulletin.members(), now=now)
     audit.record(
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
+    feed_cache.bulletins_changed()
     if bulletin.status == Bulletin.Status.IN_FORCE:
         notifications.queue_event(
             bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{version.number}"
@@ -188,6 +224,7 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
         notifications.queue_event(
             bulletin, NotificationEvent.Event.AMENDED, now=now, key=f"v{version.number}"
         )
+    feed_cache.bulletins_changed()
     return bulletin
 
 
@@ -210,4 +247,5 @@ def lift_bulletin(bulletin, *, by, now, reason):
     )
     if bulletin.effective_at <= now:
         notifications.queue_event(bulletin, NotificationEvent.Event.LIFTED, now=now)
+    feed_cache.bulletins_changed()
     return bulletin

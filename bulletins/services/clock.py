@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from bulletins import notifications, permissions
+from bulletins import feed_cache, notifications, permissions
 from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services import chasing
-from bulletins.services.authoring import add_recipients
+from bulletins.services.authoring import add_recipients, write_recipients
 from portal import audit
 
 
@@ -47,7 +47,14 @@ def sweep(now):
             review_requested_at__lte=now - review_grace(), review_overdue_at__isnull=True),
             flag_review_overdue, now),
         "reminders": chasing.chase(now),
+        # A safety net: the task that writes recipient rows after publication was lost.
+        "told": _each(Bulletin.objects.published().filter(
+            recipients_written_at__isnull=True, published_at__lte=now), _write_recipients, now),
     }  # fmt: skip
+
+
+def _write_recipients(pk, *, now):
+    return write_recipients(pk, now=now) > 0
 
 
 def _each(due, transition, now):
@@ -73,6 +80,7 @@ def take_effect(pk, *, now):
     notifications.queue_event(
         bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{bulletin.version}"
     )
+    feed_cache.bulletins_changed()
     return True
 
 
@@ -102,6 +110,7 @@ def end_on_time(pk, *, now):
     )
     event = NotificationEvent.Event.LIFTED if lifted else NotificationEvent.Event.ENDED
     notifications.queue_event(bulletin, event, now=now)
+    feed_cache.bulletins_changed()
     return True
 
 
@@ -118,6 +127,7 @@ def request_review(pk, *, now):
     notifications.queue_event(
         bulletin, NotificationEvent.Event.REVIEW, now=now, key=now.isoformat()
     )
+    feed_cache.bulletins_changed()
     return True
 
 
@@ -137,6 +147,7 @@ def flag_review_overdue(pk, *, now):
         now=now,
         key=bulletin.review_requested_at.isoformat(),
     )
+    feed_cache.bulletins_changed()
     return True
 
 
@@ -158,6 +169,7 @@ def reaffirm_bulletin(bulletin, *, by, now):
         raise ValidationError("Only an order in force until further notice can be re-affirmed.")
     bulletin.refresh_from_db()
     audit.record("bulletin.reaffirm", by=by, obj=bulletin, version=bulletin.version, now=now)
+    feed_cache.bulletins_changed()
     return bulletin
 
 
@@ -187,4 +199,5 @@ def schedule_lift(bulletin, *, by, now, at, reason):
         lift_at=at.isoformat(),
         reason=reason,
     )
+    feed_cache.bulletins_changed()
     return bulletin

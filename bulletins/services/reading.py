@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
+from bulletins import feed_cache
 from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
 from portal import audit
 
@@ -34,6 +35,7 @@ def record_open(bulletin, version, *, user, now):
     Recipient.objects.filter(bulletin=bulletin, user=user, first_opened_at__isnull=True).update(
         first_opened_at=now
     )
+    feed_cache.reader_changed(user)
     return bool(created)
 
 
@@ -115,4 +117,5 @@ def acknowledge_bulletin(
         request=request,
         content_hash=version.content_hash,
     )
+    feed_cache.reader_changed(user)
     return True

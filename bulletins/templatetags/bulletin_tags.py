@@ -1,7 +1,10 @@
+from functools import partial
+
 from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from bulletins import feed_cache
 from bulletins.models import Bulletin
 
 register = template.Library()
@@ -31,9 +34,17 @@ def _local(moment):
     return timezone.localtime(moment)
 
 
+def _age(since, *, now):
+    return timesince(since, now, depth=1)
+
+
 @register.simple_tag
-def time_span(bulletin, now):
-    """Plain words for a bulletin's time: "in force 2 days - until further notice"."""
+def time_span(bulletin, now, ages_later=False):
+    """Plain words for a bulletin's time: "in force 2 days - until further notice".
+
+    `ages_later`: leave a mark for each age, filled in when the page is served (the feed cache
+    keeps one page while the ages tick on)."""
+    ago = feed_cache.age_mark if ages_later else partial(_age, now=now)
     state = bulletin.state_at(now)
     if state == Bulletin.Status.DRAFT:
         return "Draft - not published"
@@ -44,12 +55,11 @@ def time_span(bulletin, now):
     if state == Bulletin.Status.EXPIRED:
         ended = bulletin.ended_at or bulletin.expires_at
         return f"Ended {_local(ended):%a %d %b %H:%M}"
-    age = timesince(bulletin.effective_at, now, depth=1)
+    age = ago(bulletin.effective_at)
     if bulletin.expires_at is None:
         span = f"In force {age} - until further notice"
         if bulletin.last_reaffirmed_at:
-            ago = timesince(bulletin.last_reaffirmed_at, now, depth=1)
-            span += f", last re-affirmed {ago} ago"
+            span += f", last re-affirmed {ago(bulletin.last_reaffirmed_at)} ago"
             if bulletin.last_reaffirmed_by_id:
                 span += f" by {bulletin.last_reaffirmed_by.name}"
         return span

@@ -1,0 +1,798 @@
+"""Shift change at agency scale: the portal against its floor (and a peer), same run, same
+PostgreSQL. `make bench` runs it; it prints one table and writes it to bench/results.md.
+
+    .venv/bin/python bench/shift_change.py [--officers 36000] [--runs 5] [--history 50]
+
+Phases: publish (service through a Celery worker / bare INSERT ... SELECT / notify.send of
+django-notifications-community), feed and acknowledge over HTTP (gunicorn with
+docs/deploy/gunicorn.conf.py and production settings, wrk on loopback), SQL queries per
+request, the coverage dashboard (with 50 and with 0 historical bulletins, the second in a
+clone of the bench database), and the expiry sweep. See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+# Redis database 1: the test suite and `make run` use database 0, and the bench purges its queue.
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("CACHE_KEY_PREFIX", "portal_bench")
+sys.path.insert(0, str(REPO))
+
+import agency  # noqa: E402
+
+PORT = 8071
+BASE = f"http://127.0.0.1:{PORT}"
+HISTORY_TITLE = "[history]"
+NO_HISTORY_SUFFIX = "_nohistory"
+GUNICORN_CONF = REPO / "docs/deploy/gunicorn.conf.py"
+VENV_BIN = Path(sys.executable).parent
+EXPIRY_INTERVAL = 10
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--officers", type=int, default=36000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--history", type=int, default=50)
+    parser.add_argument("--dashboard-only", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def med(values, digits=0, unit=""):
+    """'median (min-max)'."""
+    fmt = f"{{:.{digits}f}}"
+    return (
+        f"{fmt.format(statistics.median(values))}{unit} "
+        f"({fmt.format(min(values))}-{fmt.format(max(values))})"
+    )
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def officers():
+    from portal.models import User
+
+    return list(
+        User.objects.filter(email__regex=agency.GENERATED_EMAILS, is_active=True).order_by("pk")
+    )
+
+
+def draft(admin, root, label, **fields):
+    from django.utils import timezone
+
+    from bulletins.services import authoring
+
+    values = {
+        "title": f"{agency.BENCH_TITLE} {label}",
+        "instruction": "Work in pairs on every post and every tour. No solo posts.",
+        "body": "Following the attack on police officers, **there will be no solo posts**.",
+        "kind": "order", "priority": 1, "to_sworn": True, "to_auxiliary": True,
+        "to_civilian": True, "supervisors_only": False, "effective_at": None, "expires_at": None,
+    }  # fmt: skip
+    values.update(fields)
+    return authoring.save_draft(by=admin, targets=[(root, True)], now=timezone.now(), **values)
+
+
+def publish_inline(admin, root, label, **fields):
+    from django.conf import settings
+    from django.utils import timezone
+
+    from bulletins.services import authoring
+
+    limit, settings.FAN_OUT_INLINE_LIMIT = settings.FAN_OUT_INLINE_LIMIT, 10**9
+    try:
+        bulletin = draft(admin, root, label, **fields)
+        return authoring.publish_bulletin(bulletin, by=admin, now=timezone.now())
+    finally:
+        settings.FAN_OUT_INLINE_LIMIT = limit
+
+
+def acknowledge_share(bulletin, share_percent, *, minutes=90):
+    """Mark `share_percent` of a bulletin's recipients as having acknowledged (spread over
+    `minutes`), with their receipts, in two statements: the bench's shortcut for history."""
+    from django.db import connection, transaction
+
+    version = bulletin.versions.get(number=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE bulletins_recipient SET acknowledged_version = 1, "
+            "first_opened_at = added_at + (user_id %% 60) * interval '1 minute', "
+            "acknowledged_at = added_at + (user_id %% %s) * interval '1 minute' "
+            "WHERE bulletin_id = %s AND user_id %% 100 < %s",
+            [minutes, bulletin.pk, share_percent],
+        )
+        cursor.execute(
+            "INSERT INTO bulletins_receipt (bulletin_id, version_id, user_id, opened_at, "
+            "acknowledged_at, statement, content_hash, auth_method, user_agent) "
+            "SELECT bulletin_id, %s, user_id, first_opened_at, acknowledged_at, "
+            "'I have read and understand this order.', %s, 'password', 'bench' "
+            "FROM bulletins_recipient WHERE bulletin_id = %s AND acknowledged_version = 1 "
+            "ON CONFLICT DO NOTHING",
+            [version.pk, version.content_hash, bulletin.pk],
+        )
+
+
+def ensure_history(count):
+    """`count` agency-wide Orders that ended, with recipients and 60% acknowledgements."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from bulletins.models import Bulletin
+
+    have = Bulletin.objects.filter(title__startswith=HISTORY_TITLE).count()
+    if have >= count:
+        return have
+    admin, root = agency.admin_user(), agency.agency_root()
+    print(f"adding historical bulletins: {have} -> {count} ...", flush=True)
+    for number in range(have, count):
+        bulletin = publish_inline(admin, root, f"order {number}")
+        acknowledge_share(bulletin, 60)
+        start = timezone.now() - timedelta(days=count - number + 1)
+        Bulletin.objects.filter(pk=bulletin.pk).update(
+            title=f"{HISTORY_TITLE} Order {number}", status=Bulletin.Status.EXPIRED,
+            effective_at=start, published_at=start, recipients_written_at=start,
+            expires_at=start + timedelta(hours=36), ended_at=start + timedelta(hours=36),
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) bulletins_recipient")
+        cursor.execute("VACUUM (ANALYZE) bulletins_receipt")
+    return count
+
+
+def ensure_clone_without_history():
+    """portal_bench_nohistory: the same agency with no historical bulletins (made once, from
+    the bench database before history is added, or by deleting history from a copy)."""
+    import psycopg
+    from django.db import connections
+
+    from bulletins.models import Bulletin
+
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    clone = name + NO_HISTORY_SUFFIX
+    maintenance = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [clone]).fetchone():
+            return url.rsplit("/", 1)[0] + "/" + clone
+        had_history = Bulletin.objects.filter(title__startswith=HISTORY_TITLE).exists()
+        connections.close_all()
+        print(f"cloning {name} -> {clone} ...", flush=True)
+        conn.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{name}"')
+    clone_url = url.rsplit("/", 1)[0] + "/" + clone
+    if had_history:
+        subprocess.run(
+            [sys.executable, "-c", "import agency, sys; agency.setup(officers=0); "
+             "from bulletins.models import Bulletin; import agency as a; "
+             "a.BENCH_TITLE = '[history]'; print(a.delete_bench_bulletins())"],
+            cwd=BENCH, env={**os.environ, "DATABASE_URL": clone_url}, check=True,
+        )  # fmt: skip
+    return clone_url
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def make_sessions(users, path=None):
+    """A signed-in session per user, made directly (as the sign-in form would leave it): returns
+    [(session key, CSRF secret)] and writes them to `path` for wrk."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    from portal import sessions
+    from portal.middleware import MFA_ENROLLED
+
+    store, now = SessionStore(), time.time()
+    expires = timezone.now() + timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    rows, pairs = [], []
+    for user in users:
+        data = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": settings.AUTHENTICATION_BACKENDS[0],
+            "_auth_user_hash": user.get_session_auth_hash(),
+            "account_authentication_methods": [
+                {"method": "password", "at": now, "reauthenticated": True}
+            ],
+            "account_authentication_methods_user": str(user.pk),
+            sessions.SIGNED_IN_AT: now,
+            sessions.LAST_ACTIVE_AT: now,
+            MFA_ENROLLED: user.pk,
+        }
+        key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
+        rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expires))
+        pairs.append((key, get_random_string(32)))
+    Session.objects.bulk_create(rows, batch_size=2000)
+    if path:
+        Path(path).write_text("".join(f"{key} {csrf}\n" for key, csrf in pairs))
+    return pairs
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def server_env():
+    return {
+        **os.environ,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESS_LOG": "",
+        "GUNICORN_BIND": f"127.0.0.1:{PORT}",
+    }
+
+
+def start(command, log_name):
+    log = open(Path(tempfile.gettempdir()) / f"bench-{log_name}.log", "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        command, cwd=REPO, env=server_env(), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(process):
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_gunicorn():
+    import urllib.request
+
+    process = start(
+        [str(VENV_BIN / "gunicorn"), "portal.wsgi", "--config", str(GUNICORN_CONF)], "gunicorn"
+    )
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"{BASE}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise RuntimeError("gunicorn did not answer /healthz (see /tmp/bench-gunicorn.log)")
+
+
+def start_worker():
+    process = start(
+        [str(VENV_BIN / "celery"), "-A", "portal", "worker", "--pool", "solo",
+         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"], "worker",
+    )  # fmt: skip
+    time.sleep(4)
+    return process
+
+
+def wrk(sessions_file, path, *, connections, seconds=None, limit=0, offset=0, method="GET",
+        body="", expect=200, expect_location=""):  # fmt: skip
+    env = {
+        **os.environ, "WRK_SESSIONS": str(sessions_file), "WRK_PATH": path,
+        "WRK_METHOD": method, "WRK_BODY": body, "WRK_EXPECT": str(expect),
+        "WRK_EXPECT_LOCATION": expect_location, "WRK_LIMIT": str(limit),
+        "WRK_OFFSET": str(offset),
+    }  # fmt: skip
+    done = Path(tempfile.mkstemp(prefix="wrk-done-")[1])
+    done.unlink()
+    env["WRK_DONE_FILE"] = str(done)
+    duration = f"{seconds}s" if seconds else "900s"
+    process = subprocess.Popen(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}", "--timeout", "10s",
+         "-s", str(BENCH / "sessions.lua"), BASE],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while limit and process.poll() is None and not done.exists():
+        time.sleep(0.05)
+    if limit and process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    out = process.communicate()[0]
+    done.unlink(missing_ok=True)
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    figures = json.loads(line.removeprefix("WRK_JSON "))
+    figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    if figures["bad"] or figures["socket_errors"]:
+        print(f"  ! {path}: {figures['bad']} bad responses, {figures['socket_errors']} errors")
+    return figures
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+def purge_notification_queue():
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).delete(
+        *{route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    )
+
+
+def phase_publish(runs):
+    """Portal (HTTP request -> the task's rows committed), floor, peer; interleaved."""
+    import http.client
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+    from notifications.signals import notify
+
+    from bulletins.models import Bulletin
+
+    admin, root = agency.admin_user(), agency.agency_root()
+    expected = get_user_model().objects.filter(agency=root, is_active=True).count()
+    (session, csrf), = make_sessions([admin])  # fmt: skip
+    worker, server = start_worker(), start_gunicorn()
+    portal, request_ms, floor, peer = [], [], [], []
+    try:
+        for run in range(runs + 1):
+            bulletin = draft(admin, root, f"publish {run}")
+            conn = http.client.HTTPConnection("127.0.0.1", PORT)
+            started = time.perf_counter()
+            conn.request(
+                "POST", f"/bulletins/{bulletin.pk}/publish", body=f"csrfmiddlewaretoken={csrf}",
+                headers={"Cookie": f"sessionid={session}; csrftoken={csrf}",
+                         "Content-Type": "application/x-www-form-urlencoded"},
+            )  # fmt: skip
+            response = conn.getresponse()
+            response.read()
+            answered = time.perf_counter()
+            assert response.status == 302, response.status
+            while not Bulletin.objects.filter(
+                pk=bulletin.pk, recipients_written_at__isnull=False
+            ).exists():
+                time.sleep(0.005)
+            done = time.perf_counter()
+            told = bulletin.recipients.count()
+            assert told == expected, (told, expected)
+
+            floor_draft = draft(admin, root, f"floor {run}")
+
+            def floor_insert(pk=floor_draft.pk):
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO bulletins_recipient (bulletin_id, user_id, unit_id, added_at)"
+                        " SELECT %s, id, unit_id, %s FROM portal_user"
+                        " WHERE agency_id = %s AND is_active AND unit_id IS NOT NULL",
+                        [pk, timezone.now(), root.pk],
+                    )
+
+            floor_seconds = agency.timed(floor_insert)
+            assert floor_draft.recipients.count() == expected
+
+            def peer_send(target=floor_draft):
+                people = get_user_model().objects.filter(agency=root, is_active=True)
+                with transaction.atomic():
+                    notify.send(admin, recipient=people, verb="published", target=target)
+
+            peer_seconds = agency.timed(peer_send)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM notifications_notification")
+                assert cursor.fetchone()[0] == expected
+                cursor.execute("TRUNCATE notifications_notification")
+            agency.delete_bench_bulletins()
+            if run == 0:
+                continue  # warm-up
+            portal.append(done - started)
+            request_ms.append((answered - started) * 1000)
+            floor.append(floor_seconds)
+            peer.append(peer_seconds)
+            print(f"  publish run {run}: portal {done - started:.3f} s (request "
+                  f"{(answered - started) * 1000:.0f} ms), floor {floor_seconds:.3f} s, "
+                  f"peer {peer_seconds:.3f} s", flush=True)  # fmt: skip
+    finally:
+        stop(server)
+        stop(worker)
+        agency.purge_task_queue()
+    return {"portal": portal, "request_ms": request_ms, "floor": floor, "peer": peer,
+            "recipients": expected}  # fmt: skip
+
+
+def feed_bulletins():
+    """20 agency-wide bulletins in force (published through the service): the first is the
+    "Officer safety - immediate" Order everyone acknowledges."""
+    admin, root = agency.admin_user(), agency.agency_root()
+    kinds = ["order", "advisory", "information", "order"]
+    bulletins = [publish_inline(admin, root, "shift change order", priority=1)]
+    for number in range(1, 20):
+        bulletins.append(
+            publish_inline(admin, root, f"feed {number}", kind=kinds[number % 4],
+                           priority=2 + number % 2)
+        )  # fmt: skip
+    return bulletins
+
+
+def phase_http(runs, members, tmp):
+    from django.db import connection
+
+    from bulletins.models import BulletinVersion, Receipt, Recipient
+    from portal.models import AuditEvent
+
+    print("publishing 20 bulletins in force ...", flush=True)
+    bulletins = feed_bulletins()
+    target = bulletins[0]
+    target_version = target.versions.get(number=1)
+    floor_bulletin = publish_inline(
+        agency.admin_user(), agency.agency_root(), "floor acknowledgements", priority=2
+    )
+    floor_version = BulletinVersion.objects.get(bulletin=floor_bulletin, number=1)
+    print(f"making {len(members)} sessions ...", flush=True)
+    everyone = tmp / "sessions.txt"
+    pairs = make_sessions(members, everyone)
+    pool = tmp / "pool.txt"
+    pool.write_text("".join(f"{key} {csrf}\n" for key, csrf in pairs[:1000]))
+    cold_pool = tmp / "cold.txt"
+    cold_pool.write_text("".join(f"{key} {csrf}\n" for key, csrf in pairs[1000:3000]))
+    print("  (warming the feed cache of 1,000 officers)", flush=True)
+    server = start_gunicorn()
+    figures = {"feed": {}, "ack": {}}
+    try:
+        wrk(pool, "/", connections=16, limit=2000)  # warm: every officer of the pool once
+        wrk(pool, "/_floor/feed", connections=16, seconds=3)
+        feed = figures["feed"]
+        for run in range(runs):
+            for name, path in (("portal", "/"), ("floor", "/_floor/feed")):
+                for conns, seconds in ((16, 5), (1, 3)):
+                    result = wrk(pool, path, connections=conns, seconds=seconds)
+                    feed.setdefault(f"{name}{conns}", []).append(result)
+            print(f"  feed run {run + 1}: portal {feed['portal16'][-1]['rps']:.0f} req/s, "
+                  f"floor {feed['floor16'][-1]['rps']:.0f} req/s", flush=True)  # fmt: skip
+        # After a publication every page is stale: each officer's next view re-renders.
+        for run in range(runs):
+            _bump_feeds()
+            result = wrk(cold_pool, "/", connections=16, limit=400, offset=400 * run)
+            feed.setdefault("portal_cold16", []).append(result)
+            print(f"  feed cold run {run + 1}: portal {result['rps']:.0f} req/s", flush=True)
+        slices = max(runs, 6)
+        size = len(pairs) // slices
+        ack = figures["ack"]
+        for run in range(slices):
+            portal = wrk(
+                everyone, f"/bulletins/{target.pk}/acknowledge", connections=16, method="POST",
+                body="version=1", expect=302, expect_location=f"/bulletins/{target.pk}/",
+                limit=size if run < slices - 1 else len(pairs) - size * run, offset=size * run,
+            )  # fmt: skip
+            floor = wrk(
+                everyone, f"/_floor/acknowledge/{floor_version.pk}", connections=16,
+                method="POST", body="x=1", expect=204, limit=size, offset=size * run,
+            )  # fmt: skip
+            ack.setdefault("portal", []).append(portal)
+            ack.setdefault("floor", []).append(floor)
+            print(f"  acknowledge run {run + 1}: portal {portal['rps']:.0f} req/s "
+                  f"p99 {portal['p99_us'] / 1000:.0f} ms, floor {floor['rps']:.0f} req/s",
+                  flush=True)  # fmt: skip
+    finally:
+        stop(server)
+    acked = Receipt.objects.filter(version=target_version, acknowledged_at__isnull=False)
+    figures["ack_counts"] = {
+        "sent": len(pairs),
+        "receipts": acked.count(),
+        "distinct_people": acked.values("user_id").distinct().count(),
+        "recipients_acknowledged": Recipient.objects.filter(
+            bulletin=target, acknowledged_version=1
+        ).count(),
+        "audit_events": AuditEvent.objects.filter(
+            action="bulletin.acknowledge", object_id=str(target.pk)
+        ).count(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_session")
+    return figures, bulletins
+
+
+def _bump_feeds():
+    from bulletins import feed_cache
+
+    feed_cache.bulletins_changed()
+
+
+def phase_queries(bulletins, members):
+    """SQL queries per request, in-process (the same middleware and views)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    officer = members[-1]
+    (session, csrf), = make_sessions([officer])  # fmt: skip
+    (admin_session, _), = make_sessions([agency.admin_user()])  # fmt: skip
+    client, admin = Client(), Client()
+    client.cookies["sessionid"], client.cookies["csrftoken"] = session, csrf
+    admin.cookies["sessionid"] = admin_session
+    target = bulletins[1]
+    requests = {
+        "feed (cached)": lambda: client.get("/"),
+        "feed (re-rendered)": lambda: (_bump_feeds(), client.get("/"))[1],
+        "feed poll (unchanged, 204)": lambda: client.get("/feed/items?etag=x"),
+        "bulletin": lambda: client.get(f"/bulletins/{target.pk}/"),
+        "acknowledge": lambda: client.post(
+            f"/bulletins/{target.pk}/acknowledge",
+            {"version": 1, "csrfmiddlewaretoken": csrf},
+        ),
+        "coverage dashboard": lambda: admin.get(f"/bulletins/{target.pk}/coverage"),
+    }
+    client.get("/")
+    counts = {}
+    for name, request in requests.items():
+        with CaptureQueriesContext(connection) as queries:
+            response = request()
+        assert response.status_code in (200, 204, 302), (name, response.status_code)
+        counts[name] = len(queries)
+    return counts
+
+
+def phase_dashboard(runs):
+    """Server time of the coverage page (in-process) and the hand-written GROUP BY."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    admin, root = agency.admin_user(), agency.agency_root()
+    bulletin = publish_inline(admin, root, "coverage", priority=2)
+    acknowledge_share(bulletin, 60)
+    (session, _), = make_sessions([admin])  # fmt: skip
+    client = Client()
+    client.cookies["sessionid"] = session
+    url = f"/bulletins/{bulletin.pk}/coverage"
+
+    def floor():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT unit_id, acknowledged_version, count(*), count(first_opened_at), "
+                "count(*) FILTER (WHERE acknowledged_at <= %s), "
+                "count(*) FILTER (WHERE acknowledged_at <= %s), "
+                "count(*) FILTER (WHERE acknowledged_at <= %s) "
+                "FROM bulletins_recipient WHERE bulletin_id = %s GROUP BY 1, 2",
+                [bulletin.effective_at + agency_minutes(m) for m in (15, 30, 60)] + [bulletin.pk],
+            )
+            cursor.fetchall()
+
+    def page():
+        response = client.get(url)
+        assert response.status_code == 200, response.status_code
+
+    portal, bare = [], []
+    for run in range(runs + 1):
+        page_seconds, floor_seconds = agency.timed(page), agency.timed(floor)
+        if run:
+            portal.append(page_seconds)
+            bare.append(floor_seconds)
+    with CaptureQueriesContext(connection) as queries:
+        page()
+    agency.delete_bench_bulletins()
+    return {"portal": portal, "floor": bare, "queries": len(queries)}
+
+
+def agency_minutes(minutes):
+    from datetime import timedelta
+
+    return timedelta(minutes=minutes)
+
+
+def dashboard_in(database_url, runs):
+    out = subprocess.run(
+        [sys.executable, __file__, "--dashboard-only", "--runs", str(runs)],
+        env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def phase_expiry(bulletins, runs):
+    """The 20 bulletins end at once, `runs` times; a beat-like tick every EXPIRY_INTERVAL s runs
+    the sweep as sweep_task does. Due times fall at spread phases after a tick."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from bulletins.models import Bulletin, NotificationEvent
+    from bulletins.notifications import announces
+    from bulletins.services import clock
+    from portal.models import AuditEvent
+
+    ids = [b.pk for b in bulletins]
+    sweeps, lateness, checks = [], [], []
+    for run in range(runs):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM bulletins_notificationevent WHERE bulletin_id = ANY(%s) "
+                "AND event = 'ended'", [ids],
+            )  # fmt: skip
+        tick = timezone.now()
+        phase = (run + 0.5) / runs
+        due = tick + timedelta(seconds=phase * EXPIRY_INTERVAL)
+        Bulletin.objects.filter(pk__in=ids).update(
+            status=Bulletin.Status.IN_FORCE, ended_at=None, expires_at=due
+        )
+        swept = {}
+        while not swept.get("ended"):
+            tick += timedelta(seconds=EXPIRY_INTERVAL)
+            time.sleep(max(0, (tick - timezone.now()).total_seconds()))
+            start = time.perf_counter()
+            swept = clock.sweep(timezone.now())
+            seconds = time.perf_counter() - start
+        events = AuditEvent.objects.filter(
+            action="bulletin.expire", object_id__in=[str(pk) for pk in ids], at__gte=due
+        )
+        late = [(event.at - due).total_seconds() for event in events]
+        sweeps.append(seconds)
+        lateness.append(max(late))
+        check = {
+            "ended by the sweep": swept["ended"],
+            "expire audit events": len(late),
+            "expired": Bulletin.objects.filter(pk__in=ids, status=Bulletin.Status.EXPIRED).count(),
+            "ended outbox rows, one per announced bulletin": NotificationEvent.objects.filter(
+                bulletin_id__in=ids, event="ended"
+            ).count()
+            + sum(not announces(b) for b in bulletins),
+            "ended by a second sweep": len(ids) - clock.sweep(timezone.now())["ended"],
+        }
+        if set(check.values()) != {len(ids)}:
+            print(f"  ! expiry checks: {check}")
+        checks.append(set(check.values()) == {len(ids)})
+        print(f"  expiry run {run + 1}: sweep {seconds:.3f} s, lateness max {max(late):.1f} s",
+              flush=True)  # fmt: skip
+    return {"sweep": sweeps, "lateness": lateness, "ok": all(checks)}
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def ratio(portal, floor):
+    return statistics.median(portal) / statistics.median(floor)
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(p, http, queries, dash, dash_empty, expiry, args):
+    feed, ack, counts = http["feed"], http["ack"], http["ack_counts"]
+
+    def col(results, key, scale=1.0, digits=0):
+        return med([r[key] * scale for r in results], digits)
+
+    publish_ratio = ratio(p["portal"], p["floor"])
+    peer_ratio = statistics.median(p["peer"]) / statistics.median(p["portal"])
+    feed_ratio = ratio([r["rps"] for r in feed["portal16"]], [r["rps"] for r in feed["floor16"]])
+    cold_ratio = ratio(
+        [r["rps"] for r in feed["portal_cold16"]], [r["rps"] for r in feed["floor16"]]
+    )
+    feed_p50_1 = statistics.median([r["p50_us"] / 1000 for r in feed["portal1"]])
+    ack_ratio = ratio([r["rps"] for r in ack["portal"]], [r["rps"] for r in ack["floor"]])
+    ack_p99 = statistics.median([r["p99_us"] / 1000 for r in ack["portal"]])
+    dash_ratio = ratio(dash["portal"], dash["floor"])
+    flat = statistics.median(dash["portal"]) / statistics.median(dash_empty["portal"])
+    lossless = (
+        counts["receipts"] == counts["sent"] == counts["distinct_people"]
+        == counts["recipients_acknowledged"] == counts["audit_events"]
+    )  # fmt: skip
+    late_ok = max(expiry["lateness"]) <= EXPIRY_INTERVAL + 5
+    ms = 1000
+    rows = [
+        "| operation | the portal | its floor in the same run | ratio | target | |",
+        "|---|---|---|---|---|---|",
+        f"| publish one agency-wide Order to {p['recipients']:,} (request -> every recipient "
+        f"row committed) | {med([v * ms for v in p['portal']])} ms; the request itself "
+        f"{med(p['request_ms'])} ms | bare INSERT ... SELECT {med([v * ms for v in p['floor']])}"
+        f" ms | {publish_ratio:.2f}x | <= 1.25x; request <= 150 ms | "
+        f"{verdict(publish_ratio <= 1.25 and statistics.median(p['request_ms']) <= 150)} |",
+        f"| the same publish by the peer | - | notify.send(recipient=<{p['recipients']:,} users>)"
+        f" {med([v * ms for v in p['peer']])} ms | portal {peer_ratio:.1f}x faster | >= 4x | "
+        f"{verdict(peer_ratio >= 4)} |",
+        f"| officer feed, 20 in force, full layout, 16 connections | {col(feed['portal16'], 'rps')}"
+        f" req/s, p50 {col(feed['portal16'], 'p50_us', 1 / ms, 1)} ms, p99 "
+        f"{col(feed['portal16'], 'p99_us', 1 / ms, 1)} ms | bare view "
+        f"{col(feed['floor16'], 'rps')} req/s, p50 {col(feed['floor16'], 'p50_us', 1 / ms, 1)} "
+        f"ms, p99 {col(feed['floor16'], 'p99_us', 1 / ms, 1)} ms | {feed_ratio:.2f}x | >= 1.0x "
+        f"| {verdict(feed_ratio >= 1.0)} |",
+        f"| officer feed, 1 connection | p50 {col(feed['portal1'], 'p50_us', 1 / ms, 1)} ms, "
+        f"{col(feed['portal1'], 'rps')} req/s | p50 {col(feed['floor1'], 'p50_us', 1 / ms, 1)} ms"
+        f" | - | p50 <= 15 ms | {verdict(feed_p50_1 <= 15)} |",
+        f"| officer feed, cache cold (every request re-renders), 16 connections | "
+        f"{col(feed['portal_cold16'], 'rps')} req/s, p99 "
+        f"{col(feed['portal_cold16'], 'p99_us', 1 / ms, 1)} ms | (as above) | "
+        f"{cold_ratio:.2f}x | (for information) | |",
+        f"| acknowledge (POST, session, CSRF, audit event), 16 connections | "
+        f"{col(ack['portal'], 'rps')} req/s, p99 {col(ack['portal'], 'p99_us', 1 / ms, 1)} ms | "
+        f"bare INSERT ... ON CONFLICT {col(ack['floor'], 'rps')} req/s, p99 "
+        f"{col(ack['floor'], 'p99_us', 1 / ms, 1)} ms | {ack_ratio:.2f}x | >= 0.6x; p99 <= 100 "
+        f"ms | {verdict(ack_ratio >= 0.6 and ack_p99 <= 100)} |",
+        f"| {counts['sent']:,} acknowledgements in a burst | {counts['receipts']:,} receipts, "
+        f"{counts['distinct_people']:,} people, {counts['recipients_acknowledged']:,} recipients "
+        f"acknowledged, {counts['audit_events']:,} audit events | - | - | 0 lost, 0 duplicated "
+        f"| {verdict(lossless)} |",
+        f"| coverage dashboard, {p['recipients']:,} recipients, {args.history} historical "
+        f"bulletins | {med([v * ms for v in dash['portal']], 1)} ms server time | hand-written "
+        f"GROUP BY {med([v * ms for v in dash['floor']], 1)} ms | {dash_ratio:.2f}x | <= 1.5x | "
+        f"{verdict(dash_ratio <= 1.5)} |",
+        f"| the same with 0 historical bulletins | {med([v * ms for v in dash_empty['portal']], 1)}"
+        f" ms | {med([v * ms for v in dash_empty['floor']], 1)} ms | {flat:.2f}x (50 vs 0) | "
+        f"<= 1.2x | {verdict(flat <= 1.2)} |",
+        f"| expiry sweep, 20 bulletins x {p['recipients']:,} recipients due at once | sweep "
+        f"{med([v * ms for v in expiry['sweep']])} ms; lateness due -> recorded "
+        f"{med(expiry['lateness'], 1)} s (sweep every {EXPIRY_INTERVAL} s) | - | - | lateness "
+        f"<= interval + 5 s | {verdict(late_ok and expiry['ok'])} |",
+    ]
+    query_line = ", ".join(f"{name} {count}" for name, count in queries.items())
+    return rows, query_line
+
+
+def main():
+    args = arguments()
+    agency.setup(officers=args.officers)
+    if args.dashboard_only:
+        print(json.dumps(phase_dashboard(args.runs)))
+        return
+    started = time.time()
+    agency.delete_bench_bulletins()
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    clone_url = ensure_clone_without_history()
+    ensure_history(args.history)
+    members = officers()[: args.officers]
+    tmp = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    try:
+        print("publish ...", flush=True)
+        publish = phase_publish(args.runs)
+        print("feed and acknowledge over HTTP ...", flush=True)
+        http, bulletins = phase_http(args.runs, members, tmp)
+        queries = phase_queries(bulletins, members)
+        print("expiry ...", flush=True)
+        expiry = phase_expiry(bulletins, args.runs)
+        agency.delete_bench_bulletins()
+        print("coverage dashboard ...", flush=True)
+        dash = dashboard_in(os.environ["DATABASE_URL"], args.runs)
+        dash_empty = dashboard_in(clone_url, args.runs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        agency.delete_bench_bulletins()
+        agency.purge_task_queue()
+        purge_notification_queue()
+    queries["coverage dashboard"] = dash["queries"]
+    rows, query_line = report(publish, http, queries, dash, dash_empty, expiry, args)
+    write_results(rows, query_line, args, time.time() - started)
+
+
+def write_results(rows, query_line, args, seconds):
+    import platform
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
+        f"cores ({platform.machine()}), PostgreSQL {pg}, Redis, gunicorn with "
+        f"docs/deploy/gunicorn.conf.py, wrk on loopback. {args.officers:,} generated officers, "
+        f"{args.history} historical agency-wide bulletins with 60% acknowledgements. Each figure: "
+        f"median (min-max) over {args.runs} runs (acknowledge: {max(args.runs, 6)} slices of "
+        f"one burst). Bench took {seconds / 60:.1f} min."
+    )
+    text = "\n".join(
+        ["# Shift change at agency scale: results", "", header, "", *rows, "",
+         f"SQL queries per request: {query_line}.", ""]
+    )  # fmt: skip
+    (BENCH / "results.md").write_text(text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

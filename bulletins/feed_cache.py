@@ -1,0 +1,119 @@
+"""A per-person cache of the feed page: an unchanged feed is served without the ORM or the
+template.
+
+A cached page carries the stamp it was built from and is served only while the stamp still
+holds and the clock has not moved past what it shows:
+
+- an agency-wide counter, bumped by every transition that can change anyone's feed (publish,
+  amend, lift, take effect, end, review flags, re-affirm) - `bulletins_changed()`;
+- the person's own counter, bumped when they open or acknowledge - `reader_changed(user)`;
+- the fields of the person that decide their audience and header (unit, role, member class);
+- `until`: the next time the clock changes the page - any live bulletin taking effect or
+  ending - and at most MAX_AGE_SECONDS. Ages ("in force 5 minutes") are kept as marks and
+  filled in each time the page is served (`fill_ages`).
+
+Counters are bumped inside the transaction (so the same request sees the change) and again
+after commit (so a page built from the old rows meanwhile is not kept). A counter that Redis
+loses restarts at a random value: it never matches an old page. Keys carry the database's
+identity, so two databases sharing one Redis never see each other's pages.
+"""
+
+import functools
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Min, Q
+from django.utils.timesince import timesince
+
+from bulletins.models import Bulletin
+
+MAX_AGE_SECONDS = 900
+CSRF_SENTINEL = "\x00csrf-token\x00"
+AGE_MARK = re.compile("\x00age:([0-9.]+)\x00")
+
+
+@functools.cache
+def _database_identity(name):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+            return f"{name}:{cursor.fetchone()[0]}"
+    return str(name)
+
+
+def _key(*parts):
+    identity = _database_identity(settings.DATABASES["default"]["NAME"])
+    return ":".join(["feed", identity, *map(str, parts)])
+
+
+def _start(key):
+    cache.add(key, secrets.randbits(62), timeout=None)
+    return cache.get(key)
+
+
+def _bump(key):
+    try:
+        cache.incr(key)
+    except ValueError:
+        _start(key)
+
+
+def _bump_now_and_on_commit(key):
+    _bump(key)
+    transaction.on_commit(lambda: _bump(key))
+
+
+def bulletins_changed():
+    """Any feed may have changed. Call inside the transaction of the change."""
+    _bump_now_and_on_commit(_key("changed"))
+
+
+def reader_changed(user):
+    """This person's feed changed (they opened or acknowledged something)."""
+    _bump_now_and_on_commit(_key("reader", user.pk))
+
+
+def lookup(user, now):
+    """(stamp, the cached entry if it is still good, else None), in one round trip to Redis."""
+    changed, reader, page = _key("changed"), _key("reader", user.pk), _key("page", user.pk)
+    found = cache.get_many([changed, reader, page])
+    stamp = (
+        found.get(changed) or _start(changed),
+        found.get(reader) or _start(reader),
+        user.unit_id, user.role, user.member_class, user.is_active, user.is_superuser, user.name,
+    )  # fmt: skip
+    entry = found.get(page)
+    if entry and entry["stamp"] == stamp and now.timestamp() < entry["until"]:
+        return stamp, entry
+    return stamp, None
+
+
+def store(user, stamp, *, now, until, **parts):
+    """Keep `parts` (html, etag, ...) for `user` under `stamp` until `until` at the latest."""
+    timeout = max(1, min(MAX_AGE_SECONDS, int((until - now).total_seconds())))
+    entry = {"stamp": stamp, "until": until.timestamp(), **parts}
+    cache.set(_key("page", user.pk), entry, timeout)
+
+
+def valid_until(now):
+    """The next time the clock changes which bulletins are in force (or MAX_AGE_SECONDS)."""
+    upcoming = Bulletin.objects.filter(status__in=Bulletin.LIVE_STATUSES).aggregate(
+        start=Min("effective_at", filter=Q(effective_at__gt=now)),
+        end=Min("expires_at", filter=Q(expires_at__gt=now)),
+    )
+    return min([now + timedelta(seconds=MAX_AGE_SECONDS), *filter(None, upcoming.values())])
+
+
+def age_mark(since):
+    return f"\x00age:{since.timestamp()}\x00"
+
+
+def fill_ages(html, now):
+    """The page as of `now`: each age mark becomes "5 minutes", "2 days", ..."""
+    return AGE_MARK.sub(
+        lambda mark: timesince(datetime.fromtimestamp(float(mark[1]), UTC), now, depth=1), html
+    )
