@@ -64,9 +64,7 @@ def test_systemd_units_parse_and_start_the_portal(name):
 
 
 def test_there_is_exactly_one_beat_and_the_web_uses_the_gunicorn_config():
-    commands = {
-        name: configparser.ConfigParser(interpolation=None) for name in UNITS
-    }
+    commands = {name: configparser.ConfigParser(interpolation=None) for name in UNITS}
     for name, unit in commands.items():
         unit.read_string((DEPLOY / name).read_text())
 
