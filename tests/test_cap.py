@@ -208,7 +208,9 @@ def test_a_token_reads_cap_documents_as_its_person(client, sergeant, officer, pr
 
     response = client.get(cap_url(bulletin, 1), headers={"authorization": f"Bearer {secret}"})
 
-    valid_document(response)
+    assert response.status_code == HTTPStatus.OK
+    document = valid_document(response)
+    assert text(document, "cap:identifier").endswith(f"bulletin-{bulletin.pk}-v1")
 
 
 def test_reading_an_intelligence_cap_document_is_audited(client, sergeant, officer, precinct17):
