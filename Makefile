@@ -25,7 +25,7 @@ help:
 	@echo "make run   - start the portal with demo data on http://localhost:$(PORT)/ (no servers needed)"
 	@echo "make test  - lint, checks and the whole suite on PostgreSQL + Redis"
 	@echo "make screenshots - the browser suite; also refreshes the README's docs/screenshots/"
-	@echo "make bench - shift change at agency scale vs its floor; writes bench/results.md (~15 min)"
+	@echo "make bench - shift change at agency scale vs its floor; writes bench/results.md (~30 min)"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
