@@ -563,4 +563,7 @@ def resync_agencies(unit):
     clashes = members.exclude(badge="").filter(badge__in=taken)
     if clashes.exists():
         raise ValidationError(f"{clashes.count()} member(s) would share a badge in {agency}.")
+    from bulletins import feed_cache
+
+    feed_cache.bulletins_changed()  # audiences follow the tree: every cached feed is stale
     return members.update(agency=agency)
