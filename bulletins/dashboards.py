@@ -72,6 +72,36 @@ def coverage_overview(request):
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_GET
 def bulletin_coverage(request, pk):
+    """One bulletin's figures, from one GROUP BY over its recipients; they refresh on their own
+    every 30 s (htmx). Who is outstanding is one tap away (`bulletin_outstanding`)."""
+    now = timezone.now()
+    bulletin = _trackable_or_404(request.user, pk)
+    coverage = tracking.Coverage(bulletin, _scoped_recipients(request.user, bulletin), now=now)
+    context = {
+        "bulletin": bulletin,
+        "now": now,
+        "state": bulletin.state_at(now),
+        "summary": coverage.summary(),
+        "versions": coverage.versions(),
+        "units": tracking.group_breakdown(coverage.units()),
+        "timeline": coverage.timeline(),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    if request.htmx and request.htmx.target == "coverage-figures":
+        return render(request, "bulletins/_coverage_figures.html", context)
+    context |= {
+        "can_manage": permissions.can_manage(request.user, bulletin),
+        "last_reminder": chasing.last_manual_reminder(bulletin),
+    }
+    return render(request, "bulletins/coverage.html", context)
+
+
+@never_cache
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
+@require_GET
+def bulletin_outstanding(request, pk):
+    """The people in my scope who have not acknowledged the current version: filtered by unit
+    or by whether they opened it, sorted, 50 a page, with what was done to chase them."""
     now = timezone.now()
     bulletin = _trackable_or_404(request.user, pk)
     recipients = _scoped_recipients(request.user, bulletin)
@@ -85,23 +115,17 @@ def bulletin_coverage(request, pk):
         opened={"yes": True, "no": False}.get(filters.get("opened") or ""),
     )
     page = Paginator(outstanding, PAGE_SIZE).get_page(request.GET.get("page"))
+    tracking.count_reminders(bulletin, page.object_list)
     context = {
         "bulletin": bulletin,
         "now": now,
         "state": bulletin.state_at(now),
-        "summary": tracking.coverage_summary(bulletin, recipients),
-        "versions": tracking.version_split(bulletin, recipients),
-        "units": tracking.group_breakdown(tracking.unit_breakdown(bulletin, recipients)),
-        "timeline": tracking.acknowledgement_timeline(bulletin, recipients, now=now),
         "form": form,
         "page": page,
         "can_manage": permissions.can_manage(request.user, bulletin),
         "last_reminder": chasing.last_manual_reminder(bulletin),
-        "refresh_seconds": REFRESH_SECONDS,
     }
-    if request.htmx and request.htmx.target == "coverage-figures":
-        return render(request, "bulletins/_coverage_figures.html", context)
-    return render(request, "bulletins/coverage.html", context)
+    return render(request, "bulletins/outstanding.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -21,6 +21,7 @@ urlpatterns = [
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
     path("coverage/", dashboards.coverage_overview, name="overview"),
     path("bulletins/<int:pk>/coverage", dashboards.bulletin_coverage, name="coverage"),
+    path("bulletins/<int:pk>/outstanding", dashboards.bulletin_outstanding, name="outstanding"),
     path("bulletins/<int:pk>/remind", dashboards.bulletin_remind, name="remind"),
     path("bulletins/<int:pk>/recipients.csv", dashboards.recipients_csv, name="recipients_csv"),
     path(

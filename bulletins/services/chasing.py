@@ -18,7 +18,7 @@ from django.db.models.functions import Cast, Length, Substr
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, BulletinVersion, NotificationEvent, Recipient, Reminder
 from portal import audit
-from portal.models import Unit
+from portal.models import AuditEvent, Unit
 
 MANUAL_REMINDER_INTERVAL = timedelta(minutes=15)
 
@@ -141,10 +141,17 @@ def _queue_messages(now):
 
 
 def last_manual_reminder(bulletin):
+    """When someone last reminded people of `bulletin` by hand (read from the audit trail,
+    indexed by object, rather than from its reminder rows)."""
     return (
-        Reminder.objects.filter(recipient__bulletin=bulletin, is_manual=True)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
+        AuditEvent.objects.filter(
+            object_type=bulletin._meta.label_lower,
+            object_id=str(bulletin.pk),
+            action="bulletin.manual_reminder",
+            detail__people__gt=0,
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)
         .first()
     )
 

@@ -1,17 +1,32 @@
 """Acknowledgement coverage: who was told, who opened, who acknowledged, who is outstanding.
 
-Every figure is one GROUP BY or aggregate over the recipient table (indexed by bulletin), so a
-dashboard costs the same few queries whatever the audience size.
+Every figure of a dashboard comes from one GROUP BY over the bulletin's recipient rows (indexed
+by bulletin): people counted by unit, acknowledged version, opened or not, and the time slot of
+their acknowledgement. The headline figures, the split by version, the rolled-up unit tree and
+the timeline are sums over those few hundred groups, so a dashboard costs one scan of its own
+recipients whatever the audience size and however much history the table holds.
 """
 
 from datetime import timedelta
+from itertools import accumulate
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    When,
+)
 
-from bulletins.models import BulletinVersion, Recipient
-from portal.models import Unit
+from bulletins.models import BulletinVersion, Recipient, Reminder
+from portal.models import Unit, User
 
 BUCKETS = (15, 30, 60)
+TIMELINE_POINTS = 24
+MICROSECOND = timedelta(microseconds=1)
 
 
 def acknowledged_q(bulletin):
@@ -36,60 +51,165 @@ def in_effect_since(bulletin):
     return bulletin._in_effect_since
 
 
-def coverage_summary(bulletin, recipients=None):
-    """The headline figures of one bulletin, in one query.
+class WidthBucket(Func):
+    """PostgreSQL's `width_bucket(timestamp, limits[])`: how many limits lie at or before it."""
 
-    `recipients` narrows the audience (a supervisor's scope); by default everyone told.
-    """
-    rows = recipients if recipients is not None else Recipient.objects.filter(bulletin=bulletin)
-    acknowledged = acknowledged_q(bulletin)
-    since = in_effect_since(bulletin)
-    buckets = {
-        f"within_{minutes}": Count(
-            "pk", filter=acknowledged & Q(acknowledged_at__lte=since + timedelta(minutes=minutes))
-        )
-        for minutes in BUCKETS
-    }
-    figures = rows.aggregate(
-        audience=Count("pk"),
-        opened=Count("pk", filter=Q(first_opened_at__isnull=False)),
-        acknowledged=Count("pk", filter=acknowledged),
-        earlier_version_only=Count("pk", filter=Q(acknowledged_version__lt=bulletin.ack_version)),
-        on_leave=Count("pk", filter=outstanding_q(bulletin) & Q(user__is_on_leave=True)),
-        **buckets,
+    output_field = IntegerField()
+
+    def __init__(self, expression, limits):
+        super().__init__(expression)
+        self.limits = list(limits)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"width_bucket({sql}, %s::timestamptz[])", (*params, self.limits)
+
+
+def slot(field, limits):
+    """The slot of a timestamp among ascending `limits`: `field <= limits[k]` exactly when the
+    slot is <= k (only meaningful where the timestamp is set)."""
+    if connection.vendor == "postgresql":
+        # width_bucket counts limits <= the value; timestamps have microsecond resolution, so
+        # shifting each limit by one microsecond counts the limits strictly before it.
+        return WidthBucket(F(field), [limit + MICROSECOND for limit in limits])
+    whens = [When(**{f"{field}__lte": limit}, then=k) for k, limit in enumerate(limits)]
+    return Case(*whens, default=len(limits), output_field=IntegerField())
+
+
+def timeline_limits(bulletin, *, now, points=TIMELINE_POINTS):
+    """The moments of the acknowledgement timeline: `points` equal steps from when the current
+    version took effect to now (or the bulletin's end)."""
+    start = in_effect_since(bulletin)
+    end = min(now, bulletin.ended_at or bulletin.expires_at or now)
+    step = max((end - start).total_seconds(), 60) / points
+    return [start + timedelta(seconds=step * point) for point in range(points + 1)]
+
+
+def tally(recipients, limits):
+    """The one GROUP BY behind every figure: [(unit_id, acknowledged_version, slot, people,
+    opened)], where `slot` places the acknowledgement among `limits` (see `slot`)."""
+    return list(
+        recipients.order_by()
+        .annotate(ack_slot=slot("acknowledged_at", limits))
+        .values("unit_id", "acknowledged_version", "ack_slot")
+        .annotate(people=Count("pk"), opened=Count("first_opened_at"))
+        .values_list("unit_id", "acknowledged_version", "ack_slot", "people", "opened")
     )
-    figures["outstanding"] = figures["audience"] - figures["acknowledged"]
-    figures["percent"] = _percent(figures["acknowledged"], figures["audience"])
-    return figures
+
+
+class Coverage:
+    """Every figure of one bulletin's coverage, from one `tally` (plus a count of the
+    outstanding on leave when anyone is on leave). `now` adds the timeline."""
+
+    def __init__(self, bulletin, recipients, *, now=None):
+        self.bulletin = bulletin
+        self.recipients = recipients
+        since = in_effect_since(bulletin)
+        self.marks = [since + timedelta(minutes=minutes) for minutes in BUCKETS]
+        self.timeline_at = timeline_limits(bulletin, now=now) if now is not None else []
+        self.limits = sorted(set(self.marks + self.timeline_at))
+        current = bulletin.ack_version
+        self.audience = self.opened = self.acknowledged = self.earlier = 0
+        self.by_version, self.by_unit = {}, {}
+        in_slot = [0] * (len(self.limits) + 1)
+        for unit_id, version, ack_slot, people, opened in tally(recipients, self.limits):
+            is_current = version is not None and version >= current
+            self.audience += people
+            self.opened += opened
+            self.by_version[version] = self.by_version.get(version, 0) + people
+            counts = self.by_unit.setdefault(unit_id, [0, 0, 0])
+            counts[0] += people
+            counts[1] += opened
+            if is_current:
+                self.acknowledged += people
+                counts[2] += people
+                in_slot[ack_slot] += people
+            elif version is not None:
+                self.earlier += people
+        # by_limit[k]: acknowledged the current version at or before limits[k]
+        self.by_limit = dict(zip(self.limits, accumulate(in_slot), strict=False))
+
+    def summary(self):
+        audience, acknowledged = self.audience, self.acknowledged
+        figures = {
+            "audience": audience,
+            "opened": self.opened,
+            "acknowledged": acknowledged,
+            "earlier_version_only": self.earlier,
+            "outstanding": audience - acknowledged,
+            "percent": _percent(acknowledged, audience),
+            "on_leave": self._outstanding_on_leave() if audience > acknowledged else 0,
+        }
+        for minutes, mark in zip(BUCKETS, self.marks, strict=True):
+            figures[f"within_{minutes}"] = self.by_limit[mark]
+        return figures
+
+    def _outstanding_on_leave(self):
+        """Few people are on leave at once: find them first (a small partial index), then
+        their rows of this bulletin by (person, bulletin)."""
+        away = list(User.objects.filter(is_on_leave=True).values_list("pk", flat=True))
+        if not away:
+            return 0
+        return self.recipients.filter(outstanding_q(self.bulletin), user_id__in=away).count()
+
+    def versions(self):
+        """How many people acknowledged each version; None = never acknowledged any."""
+        return [
+            {
+                "version": number,
+                "people": self.by_version.get(number, 0),
+                "is_current": number is not None and number >= self.bulletin.ack_version,
+            }
+            for number in [*range(self.bulletin.version, 0, -1), None]
+        ]
+
+    def units(self):
+        """Counts per unit, rolled up the tree (borough -> precinct -> squad):
+        [{unit, depth, ...}]."""
+        return _roll_up(
+            {
+                unit_id: {"audience": told, "opened": opened, "acknowledged": acknowledged}
+                for unit_id, (told, opened, acknowledged) in self.by_unit.items()
+            }
+        )
+
+    def timeline(self):
+        """Cumulative acknowledgements of the current version: [(minutes, count)]."""
+        if not self.timeline_at:
+            return []
+        start = self.timeline_at[0]
+        return [
+            (round((moment - start).total_seconds() / 60), self.by_limit[moment])
+            for moment in self.timeline_at
+        ]
+
+
+def coverage_summary(bulletin, recipients=None):
+    """The headline figures of one bulletin. `recipients` narrows the audience (a supervisor's
+    scope); by default everyone told."""
+    rows = recipients if recipients is not None else Recipient.objects.filter(bulletin=bulletin)
+    return Coverage(bulletin, rows).summary()
+
+
+def version_split(bulletin, recipients):
+    return Coverage(bulletin, recipients).versions()
+
+
+def unit_breakdown(bulletin, recipients):
+    return Coverage(bulletin, recipients).units()
+
+
+def acknowledgement_timeline(bulletin, recipients, *, now):
+    return Coverage(bulletin, recipients, now=now).timeline()
 
 
 def _percent(part, whole):
     return round(100 * part / whole) if whole else 0
 
 
-def version_split(bulletin, recipients):
-    """How many people acknowledged each version; None = never acknowledged any."""
-    rows = recipients.values("acknowledged_version").annotate(people=Count("pk"))
-    split = {row["acknowledged_version"]: row["people"] for row in rows}
-    return [
-        {
-            "version": number,
-            "people": split.get(number, 0),
-            "is_current": number is not None and number >= bulletin.ack_version,
-        }
-        for number in [*range(bulletin.version, 0, -1), None]
-    ]
-
-
-def unit_breakdown(bulletin, recipients):
-    """Counts per unit, rolled up the tree (borough -> precinct -> squad): [{unit, depth, ...}]."""
-    acknowledged = acknowledged_q(bulletin)
-    per_unit = recipients.values("unit_id").annotate(
-        audience=Count("pk"),
-        opened=Count("pk", filter=Q(first_opened_at__isnull=False)),
-        acknowledged=Count("pk", filter=acknowledged),
-    )
-    direct = {row["unit_id"]: row for row in per_unit}
+def _roll_up(direct):
+    """{unit_id: counts} -> one row per unit and every unit above it, with the counts of its
+    subtree, in tree order."""
     units = Unit.objects.filter(pk__in=direct).only("path")
     paths = {unit.path for unit in units}
     ancestors = {
@@ -124,42 +244,42 @@ OUTSTANDING_ORDER = {
 
 
 def outstanding_people(bulletin, recipients, *, sort="unit", unit=None, opened=None):
-    """People who have not acknowledged the current version, with what was done to chase them."""
+    """People who have not acknowledged the current version. Their reminder counts are added
+    by `count_reminders` to the page shown (or here, when sorting by them)."""
     rows = recipients.filter(outstanding_q(bulletin))
     if unit is not None:
         rows = rows.filter(unit__path__startswith=unit.path)
     if opened is not None:
         rows = rows.filter(first_opened_at__isnull=not opened)
-    return (
-        rows.select_related("user", "unit")
-        .annotate(
+    if sort == "reminders":
+        rows = rows.annotate(
             reminder_count=Count(
                 "reminders", filter=Q(reminders__version=bulletin.ack_version), distinct=True
             )
         )
-        .order_by(*OUTSTANDING_ORDER.get(sort, OUTSTANDING_ORDER["unit"]))
+    return rows.select_related("user", "unit").order_by(
+        *OUTSTANDING_ORDER.get(sort, OUTSTANDING_ORDER["unit"])
     )
 
 
-def acknowledgement_timeline(bulletin, recipients, *, points=24, now):
-    """Cumulative acknowledgements of the current version over time: [(minutes, count)], one
-    aggregate query (a conditional count per point)."""
-    start = in_effect_since(bulletin)
-    end = min(now, bulletin.ended_at or bulletin.expires_at or now)
-    step = max((end - start).total_seconds(), 60) / points
-    limits = [start + timedelta(seconds=step * point) for point in range(points + 1)]
-    counts = recipients.filter(acknowledged_q(bulletin)).aggregate(
-        **{
-            f"p{point}": Count("pk", filter=Q(acknowledged_at__lte=limit))
-            for point, limit in enumerate(limits)
-        }
+def count_reminders(bulletin, recipients):
+    """Sets `reminder_count` (reminders about the current version) on each of a page of
+    recipients, in one query."""
+    recipients = [row for row in recipients if not hasattr(row, "reminder_count")]
+    counts = dict(
+        Reminder.objects.filter(recipient__in=recipients, version=bulletin.ack_version)
+        .values("recipient_id")
+        .annotate(n=Count("pk"))
+        .values_list("recipient_id", "n")
     )
-    return [(round(step * point / 60), counts[f"p{point}"]) for point in range(points + 1)]
+    for row in recipients:
+        row.reminder_count = counts.get(row.pk, 0)
 
 
 def group_breakdown(rows):
     """Nest a flat breakdown for display: the top row, then each next-level unit with the
-    units below it (so boroughs expand to precincts and squads)."""
+    units below it (so boroughs expand to precincts and squads). `rows` of a group are what its
+    table lists: the units below it, or the unit itself when nothing is below."""
     if not rows:
         return None, []
     top_depth = min(row["depth"] for row in rows)
@@ -170,4 +290,6 @@ def group_breakdown(rows):
             groups.append({"row": row, "below": []})
         elif row["depth"] > top_depth + 1 and groups:
             groups[-1]["below"].append(row)
+    for group in groups:
+        group["rows"] = group["below"] or [group["row"]]
     return (top[0] if len(top) == 1 else None), groups
