@@ -1,0 +1,33 @@
+"""Django's Redis cache, keeping one client per connection pool.
+
+Django's `RedisCacheClient.get_client()` builds a new `redis.Redis` object for every cache
+call; building one fills a table of about 170 response callbacks. A signed-in request makes
+several cache calls (session, rate limit, feed version), so that is measurable per request. A
+`redis.Redis` client is safe to share between threads (it takes connections from its pool per
+command), so one per pool is kept and reused.
+"""
+
+from django.core.cache.backends import redis
+
+
+class RedisCacheClient(redis.RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            if index not in self._pools:
+                self._pools[index] = self._pool_class.from_url(
+                    self._servers[index], **self._pool_options
+                )
+            client = self._clients[index] = self._client(connection_pool=self._pools[index])
+        return client
+
+
+class RedisCache(redis.RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = RedisCacheClient

@@ -1,0 +1,40 @@
+"""The Redis cache backend (portal.cache): one client per connection pool, against real Redis."""
+
+import threading
+
+from django.core.cache import cache, caches
+
+from portal.cache import RedisCache
+
+
+def test_production_settings_use_the_portal_redis_cache():
+    assert isinstance(caches["default"], RedisCache)
+
+
+def test_one_client_serves_every_call():
+    first = cache._cache.get_client(write=True)
+
+    assert cache._cache.get_client() is first
+    assert cache._cache.get_client(write=True) is first
+
+
+def test_the_shared_client_reads_writes_and_counts_from_many_threads():
+    cache.set("test:cache:counter", 0, 30)
+
+    def bump():
+        for _ in range(50):
+            cache.incr("test:cache:counter")
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert cache.get("test:cache:counter") == 400
+    cache.set_many({"test:cache:a": {"x": 1}, "test:cache:b": "two"}, 30)
+    assert cache.get_many(["test:cache:a", "test:cache:b"]) == {
+        "test:cache:a": {"x": 1},
+        "test:cache:b": "two",
+    }
+    cache.delete_many(["test:cache:counter", "test:cache:a", "test:cache:b"])
