@@ -4,7 +4,7 @@ from http import HTTPStatus
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -153,7 +153,7 @@ def bulletin_detail(request, pk):
     versions = list(bulletin.versions.select_related("created_by"))
     current = versions[-1]
     receipts = {r.version_id: r for r in Receipt.objects.filter(bulletin=bulletin, user=user)}
-    is_reader = Bulletin.objects.filter(pk=bulletin.pk).addressed_to(user).exists()
+    is_reader = bulletin.is_addressed_to(user)
     if is_reader and current.pk not in receipts:
         reading.record_open(bulletin, current, user=user, now=now)
     if bulletin.is_restricted:
@@ -199,7 +199,9 @@ def bulletin_detail(request, pk):
 @rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def bulletin_acknowledge(request, pk):
     now = timezone.now()
-    bulletin = get_object_or_404(Bulletin.objects.published().addressed_to(request.user), pk=pk)
+    bulletin = get_object_or_404(Bulletin.objects.published(), pk=pk)
+    if not bulletin.is_addressed_to(request.user):
+        raise Http404
     try:
         version_number = int(request.POST.get("version", ""))
     except ValueError:

@@ -80,19 +80,24 @@ def acknowledge_bulletin(
         raise ValidationError("This bulletin is no longer in force.")
     if not bulletin.ack_version <= version_number <= bulletin.version:
         raise ValidationError("This order has changed since you opened it. Read the new version.")
-    version = BulletinVersion.objects.get(bulletin=bulletin, number=version_number)
-    _ensure_recipient(bulletin, user, now)
+    version_id, content_hash = (
+        BulletinVersion.objects.filter(bulletin=bulletin, number=version_number)
+        .values_list("pk", "content_hash")
+        .get()
+    )
+    if not Recipient.objects.filter(bulletin=bulletin, user=user).exists():
+        _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
     with connection.cursor() as cursor:
         cursor.execute(
             _ACKNOWLEDGE_SQL.format(table=Receipt._meta.db_table),
             [
                 bulletin.pk,
-                version.pk,
+                version_id,
                 user.pk,
                 connection.ops.adapt_datetimefield_value(now),
                 connection.ops.adapt_datetimefield_value(now),
                 ACKNOWLEDGEMENT_STATEMENT,
-                version.content_hash,
+                content_hash,
                 auth_method,
                 connection.ops.adapt_ipaddressfield_value(ip),
                 user_agent[:400],
@@ -115,7 +120,7 @@ def acknowledge_bulletin(
         version=version_number,
         now=now,
         request=request,
-        content_hash=version.content_hash,
+        content_hash=content_hash,
     )
     feed_cache.reader_changed(user)
     return True
