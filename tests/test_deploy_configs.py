@@ -89,3 +89,27 @@ def test_environment_example_names_what_production_requires():
 
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"} <= names
     assert "DJANGO_DEBUG" in names
+
+
+def test_the_wsgi_module_imports_every_view_before_the_first_request():
+    """With preload_app, gunicorn's master imports portal.wsgi once; the URLconf (views, API)
+    must come with it, not with each worker's first request."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, portal.wsgi; "
+        "print(all(m in sys.modules for m in ('bulletins.views', 'bulletins.api.views')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert result.stdout.strip() == "True"
