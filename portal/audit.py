@@ -1,12 +1,18 @@
-"""Writing and checking audit events. Call `record()` inside the transaction of the change it
-describes.
+"""Writing, sealing and checking audit events. Call `record()` inside the transaction of the
+change it describes.
 
-The events form a hash chain in id order: each row's `hash` covers its content and the previous
-row's hash. Writers serialise on a transaction-scoped advisory lock (PostgreSQL), so two
-concurrent transactions can never chain onto the same row; SQLite serialises writers anyway
-(`transaction_mode = IMMEDIATE`). On PostgreSQL a trigger refuses UPDATE and DELETE (migration
-0002); on SQLite, the embedded default, nothing enforces it: the application simply never
-updates or deletes an event.
+`record()` inserts the event unsealed (`seq` NULL, empty `prev_hash` and `hash`): one plain INSERT
+in the caller's transaction, so the event commits or rolls back with the change it describes and
+no two writers ever wait for each other. `seal()`, run by `portal.tasks.seal_audit_task` every
+AUDIT_SEAL_INTERVAL_SECONDS, takes the committed unsealed events in id order and chains them: each
+gets the next `seq`, the previous event's hash as `prev_hash`, and a `hash` over its content and
+`prev_hash`. The chain order is `seq`, not id: an event that commits late is sealed later.
+Sealers serialise on a transaction-scoped advisory lock (PostgreSQL) and the unique `seq` makes a
+fork impossible anyway; SQLite serialises writers (`transaction_mode = IMMEDIATE`).
+
+On PostgreSQL a trigger refuses DELETE and every UPDATE but sealing an unsealed event (migration
+0004), so an event cannot be changed in the seconds before it is sealed either. On SQLite, the
+embedded default, nothing enforces it: the application simply never changes or deletes an event.
 """
 
 import datetime as dt
@@ -20,7 +26,9 @@ from django.utils import timezone
 from portal.logs import current_request_id
 from portal.models import AuditEvent
 
-CHAIN_LOCK_KEY = 7_261_617_564  # any constant: the advisory lock that orders audit writers
+CHAIN_LOCK_KEY = 7_261_617_564  # any constant: the advisory lock that orders sealers
+SEAL_BATCH_SIZE = 5000  # events sealed per transaction
+_WRITE_CHUNK = 1000  # rows per UPDATE ... FROM (VALUES ...)
 HASHED_FIELDS = (
     "at", "actor_id", "actor_label", "action", "object_type", "object_id", "object_version",
     "outcome", "ip", "user_agent", "request_id", "detail", "agency_id", "prev_hash",
@@ -66,27 +74,68 @@ def record(
         event.ip = AuditEvent._meta.get_field("ip").get_prep_value(ip) if ip else None
         event.user_agent = request.headers.get("user-agent", "")[:400]
         event.request_id = getattr(request, "request_id", "") or event.request_id
-    if connection.in_atomic_block:
-        _append(event)  # the caller's transaction holds the chain lock until it commits
-    else:
-        with transaction.atomic():
-            _append(event)
+    event.save(force_insert=True)  # unsealed: no lock, no read of the chain
     return event
 
 
-def _append(event):
-    """Two queries more than a plain INSERT: the chain lock and the last hash."""
-    event.prev_hash = _last_hash()
-    event.hash = content_hash(event)
-    event.save()
+def seal(limit=SEAL_BATCH_SIZE):
+    """Chain up to `limit` committed unsealed events, oldest id first, in one transaction.
+
+    Returns how many were sealed. Each event's hash is computed from the row as read back from
+    the database, which is what `first_broken_link()` will read."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        # After the lock: READ COMMITTED sees what the previous sealer committed.
+        last = (
+            AuditEvent.objects.filter(seq__isnull=False)
+            .order_by("-seq")
+            .values_list("seq", "hash")
+            .first()
+        )
+        seq, previous = last or (0, "")
+        events = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id")[:limit])
+        for event in events:
+            seq += 1
+            event.seq, event.prev_hash = seq, previous
+            event.hash = previous = content_hash(event)
+        _write_seals(events)
+    return len(events)
 
 
-def _last_hash():
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-    return last or ""
+def seal_all(batch_size=SEAL_BATCH_SIZE):
+    """Seal every event committed so far, `batch_size` per transaction; how many were sealed."""
+    total = 0
+    while True:
+        sealed = seal(limit=batch_size)
+        total += sealed
+        if sealed < batch_size:
+            return total
+
+
+def _write_seals(events):
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_update(events, ["seq", "prev_hash", "hash"], batch_size=500)
+        return
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), _WRITE_CHUNK):
+            chunk = events[start : start + _WRITE_CHUNK]
+            rows = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} AS e SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
+                f"FROM (VALUES {rows}) AS v(id, seq, prev_hash, hash) "
+                "WHERE e.id = v.id AND e.seq IS NULL",
+                [value for e in chunk for value in (e.pk, e.seq, e.prev_hash, e.hash)],
+            )
+            if cursor.rowcount != len(chunk):
+                raise RuntimeError("audit events changed while they were being sealed")
+
+
+def unsealed_count():
+    """How many committed events are waiting for the next `seal()`."""
+    return AuditEvent.objects.filter(seq__isnull=True).count()
 
 
 @dataclass(frozen=True)
@@ -96,10 +145,12 @@ class BrokenLink:
 
 
 def first_broken_link():
-    """(BrokenLink or None, how many events were checked), walking the chain in id order."""
+    """(BrokenLink or None, how many events were checked), walking the sealed events in `seq`
+    order. A gap in `seq` (a removed row) breaks the link of the event after it."""
     previous, checked = "", 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        if event.prev_hash != previous:
+    sealed = AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
+    for event in sealed.iterator(chunk_size=2000):
+        if event.seq != checked + 1 or event.prev_hash != previous:
             return BrokenLink(event.pk, "does not follow the event before it"), checked
         if event.hash != content_hash(event):
             return BrokenLink(event.pk, "its content no longer matches its hash"), checked

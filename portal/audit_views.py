@@ -17,9 +17,10 @@ from portal.decorators import recent_sign_in_required
 from portal.forms import AuditFilterForm
 
 PAGE_SIZE = 100
+# seq, prev_hash and hash are blank for an event not sealed yet (at most a few seconds old).
 CSV_COLUMNS = (
     "id", "at", "actor_label", "action", "object_type", "object_id", "object_version",
-    "outcome", "ip", "user_agent", "request_id", "detail", "hash",
+    "outcome", "ip", "user_agent", "request_id", "detail", "seq", "prev_hash", "hash",
 )  # fmt: skip
 
 

@@ -155,9 +155,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 class AuditEvent(models.Model):
     """One append-only record of something that happened.
 
-    The application never updates or deletes these rows; on PostgreSQL a trigger refuses it
-    (migration 0002). Each row's `hash` covers its content and the previous row's hash, so
-    `manage.py verify_audit` finds a row changed or removed behind the database's back.
+    The application never deletes these rows and changes them once only: `audit.seal()`, after
+    the event has committed, sets `seq`, `prev_hash` and `hash`. On PostgreSQL a trigger refuses
+    every other UPDATE and every DELETE (migration 0004). Each sealed row's `hash` covers its
+    content and the hash of the row before it in `seq` order, so `manage.py verify_audit` finds
+    a row changed or removed behind the database's back.
     """
 
     at = models.DateTimeField(db_index=True)
@@ -184,10 +186,21 @@ class AuditEvent(models.Model):
     )
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+    seq = models.BigIntegerField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="Position in the hash chain; empty until the event is sealed.",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # What the sealer reads: the events not sealed yet, oldest first.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed_idx"),
+        ]
         permissions = [("view_audit_trail", "Can search and export the audit trail")]
 
     def __str__(self):

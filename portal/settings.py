@@ -252,6 +252,8 @@ CELERY_TIMEZONE = "UTC"
 # One queue per deployment; test runs pick their own so parallel runs never take each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
+# Audit events are written unsealed and chained this often (portal.audit.seal).
+AUDIT_SEAL_INTERVAL_SECONDS = env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5)
 # Audiences up to this size get their recipient rows inside the publishing transaction; larger
 # ones from a task right after commit (publishing to 36,000 takes about 1.5 s of writes).
 FAN_OUT_INLINE_LIMIT = env.int("FAN_OUT_INLINE_LIMIT", default=2000)
@@ -267,6 +269,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
     # A safety net: the outbox is also drained right after each event commits.
     "send-notifications": {"task": "bulletins.tasks.send_notifications_task", "schedule": 60.0},
+    # A run not started within its interval is dropped: the next one seals the same events.
+    "seal-audit": {
+        "task": "portal.tasks.seal_audit_task",
+        "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
+        "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS)},
+    },
 }
 
 # Logs: JSON lines with the request id in production; plain lines under DEBUG.
