@@ -31,3 +31,14 @@ class RedisCache(redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def hit(self, key, timeout):
+        """Count one hit on `key`, which starts at 1 and expires `timeout` seconds after the
+        first hit: INCR and EXPIRE NX in one round trip (a rate limit's counter)."""
+        key = self.make_and_validate_key(key)
+        client = self._cache.get_client(key, write=True)
+        with client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, timeout, nx=True)
+            count, _ = pipe.execute()
+        return count

@@ -31,6 +31,9 @@ def consume_rate(action, who, per_minute):
     """Count one use in this minute's window; False once `who` is over `per_minute`."""
     window = int(time.time() // 60)
     key = f"portal:rate:{action}:{who}:{window}"
+    hit = getattr(cache, "hit", None)  # Redis (portal.cache): one round trip
+    if hit is not None:
+        return hit(key, 90) <= per_minute
     cache.add(key, 0, timeout=90)
     return cache.incr(key) <= per_minute
 

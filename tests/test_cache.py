@@ -38,3 +38,20 @@ def test_the_shared_client_reads_writes_and_counts_from_many_threads():
         "test:cache:b": "two",
     }
     cache.delete_many(["test:cache:counter", "test:cache:a", "test:cache:b"])
+
+
+def test_a_hit_counts_and_sets_its_expiry_once():
+    key = "test:cache:hits"
+    cache.delete(key)
+
+    counts = [cache.hit(key, 90) for _ in range(3)]
+
+    redis_key = cache.make_and_validate_key(key)
+    client = cache._cache.get_client(write=True)
+    assert counts == [1, 2, 3]
+    assert 0 < client.ttl(redis_key) <= 90
+    client.expire(redis_key, 30)
+    cache.hit(key, 90)
+    assert client.ttl(redis_key) <= 30  # NX: a later hit does not extend the window
+    assert cache.get(key) == 4
+    cache.delete(key)

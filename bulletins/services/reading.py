@@ -70,10 +70,20 @@ RETURNING id
 
 @transaction.atomic
 def acknowledge_bulletin(
-    bulletin, *, user, version_number, now, auth_method="", ip=None, user_agent="", request=None
+    bulletin,
+    *,
+    user,
+    version_number,
+    now,
+    auth_method="",
+    ip=None,
+    user_agent="",
+    request=None,
+    told=None,
 ):
     """Acknowledge the version the person was shown. Returns True if this call recorded it,
-    False if it was already recorded (idempotent)."""
+    False if it was already recorded (idempotent). `told`: whether the caller already knows the
+    person has a recipient row (None: look it up)."""
     if not bulletin.requires_acknowledgement:
         raise ValidationError("Only Orders are acknowledged.")
     if bulletin.state_at(now) != Bulletin.Status.IN_FORCE:
@@ -85,7 +95,9 @@ def acknowledge_bulletin(
         .values_list("pk", "content_hash")
         .get()
     )
-    if not Recipient.objects.filter(bulletin=bulletin, user=user).exists():
+    if told is None:
+        told = Recipient.objects.filter(bulletin=bulletin, user=user).exists()
+    if not told:
         _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
     with connection.cursor() as cursor:
         cursor.execute(
