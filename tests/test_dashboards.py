@@ -296,3 +296,21 @@ def test_dashboards_run_the_same_few_queries_at_any_volume(
     assert small["outstanding"] <= 16
     assert small["overview"] <= 12
     assert small["person"] <= 12
+
+
+def test_unit_rows_escape_names_and_link_only_the_outstanding(agency):
+    from bulletins.templatetags.bulletin_tags import unit_rows
+
+    agency.name = "Harbor <Unit> & Co"
+    rows = [
+        {"unit": agency, "depth": 1, "audience": 5, "opened": 4, "acknowledged": 3,
+         "outstanding": 2, "percent": 60},
+        {"unit": agency, "depth": 2, "audience": 1, "opened": 1, "acknowledged": 1,
+         "outstanding": 0, "percent": 100},
+    ]  # fmt: skip
+
+    html = str(unit_rows(rows, "/bulletins/9/outstanding"))
+
+    assert "Harbor &lt;Unit&gt; &amp; Co" in html and "<Unit>" not in html
+    assert html.count('href="/bulletins/9/outstanding?unit=') == 1
+    assert "<td>3 (60%)</td>" in html and "<td>0</td>" in html

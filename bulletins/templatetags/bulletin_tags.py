@@ -2,6 +2,7 @@ from functools import partial
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from bulletins import feed_cache
@@ -111,3 +112,36 @@ def ack_chart(timeline, audience, width=600, height=160):
 @register.filter
 def obligation_at(recipient, now):
     return recipient.obligation_at(now)
+
+
+UNIT_ROW = (
+    '<tr class="depth-{}"><th scope="row">{}</th><td>{}</td><td>{}</td><td>{} ({}%)</td>'
+    "<td>{}</td></tr>"
+)
+OUTSTANDING_LINK = (
+    '<a href="{}?unit={}">{}<span class="visually-hidden"> not yet acknowledged in {}</span></a>'
+)
+
+
+@register.simple_tag
+def unit_rows(rows, outstanding_url):
+    """The rows of a coverage table by unit, each outstanding count linking to who it is. An
+    agency has a hundred units or more: built here rather than in a template loop (a third of
+    the dashboard's rendering time)."""
+
+    def outstanding(row):
+        if not row["outstanding"]:
+            return "0"
+        return format_html(
+            OUTSTANDING_LINK, outstanding_url, row["unit"].pk, row["outstanding"], row["unit"].name
+        )
+
+    return format_html_join(
+        "\n",
+        UNIT_ROW,
+        (
+            (row["depth"], row["unit"].name, row["audience"], row["opened"], row["acknowledged"],
+             row["percent"], outstanding(row))
+            for row in rows
+        ),
+    )  # fmt: skip
