@@ -33,7 +33,9 @@ def test_a_subtree_at_depth_four_is_one_query(agency, manhattan, precinct17, squ
 def test_moving_a_unit_keeps_the_tree_consistent(agency, manhattan, brooklyn, precinct17, squad17):
     member = UserFactory(unit=squad17)
 
-    Unit.objects.get(pk=precinct17.pk).move(Unit.objects.get(pk=brooklyn.pk), "last-child")
+    Unit.objects.move(
+        Unit.objects.get(pk=precinct17.pk), Unit.objects.get(pk=brooklyn.pk), "last-child"
+    )
 
     moved = Unit.objects.get(pk=squad17.pk)
     assert moved.path.startswith(Unit.objects.get(pk=brooklyn.pk).path)
