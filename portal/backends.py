@@ -14,8 +14,19 @@ class RoleBackend(ModelBackend):
     def authenticate(self, request, **credentials):
         return None
 
+    def has_perm(self, user_obj, perm, obj=None):
+        # What the role grants needs no query; anything else is looked up in the groups and
+        # per-user permissions (two queries, cached on the user object for the request).
+        if user_obj.is_active and obj is None and perm in _role_capabilities(user_obj):
+            return True
+        return super().has_perm(user_obj, perm, obj)
+
     def get_group_permissions(self, user_obj, obj=None):
         granted = super().get_group_permissions(user_obj, obj)
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return granted
-        return granted | ROLE_CAPABILITIES.get(user_obj.role, frozenset())
+        return granted | _role_capabilities(user_obj)
+
+
+def _role_capabilities(user_obj):
+    return ROLE_CAPABILITIES.get(getattr(user_obj, "role", None), frozenset())

@@ -326,3 +326,23 @@ def test_error_pages_render_in_the_portal_layout(rf, template, officer):
 
     assert 'class="skip-link"' in html
     assert 'href="/"' in html
+
+
+def test_what_the_role_grants_is_checked_without_a_query(sergeant, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert sergeant.has_perm("bulletins.view_coverage")
+        assert sergeant.has_perm("bulletins.author_bulletin")
+
+
+def test_groups_still_add_permissions_beyond_the_role(officer):
+    from django.contrib.auth.models import Group, Permission
+
+    assert not officer.has_perm("bulletins.view_coverage")
+    watch = Group.objects.create(name="Watch desk")
+    watch.permissions.add(Permission.objects.get(codename="view_coverage"))
+    officer.groups.add(watch)
+
+    fresh = User.objects.get(pk=officer.pk)
+    assert fresh.has_perm("bulletins.view_coverage")
+    fresh.is_active = False
+    assert not fresh.has_perm("bulletins.view_coverage")
