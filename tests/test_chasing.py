@@ -181,3 +181,21 @@ def test_two_chases_at_once_write_each_step_once(admin, precinct17, officer):
     chasing.chase(now + 15 * MINUTE + timedelta(seconds=1))
 
     assert steps_of(officer, order) == [(0, None)]
+
+
+def test_the_chase_reads_only_orders_in_force(
+    admin, agency, precinct17, officer, django_assert_max_num_queries
+):
+    now = timezone.now()
+    ended = published_bulletin(admin, agency, now=now - timedelta(days=3), priority=1)
+    authoring.lift_bulletin(ended, by=admin, now=now - timedelta(days=2), reason="Over")
+
+    with django_assert_max_num_queries(3):  # the Orders in force (none) and a savepoint
+        assert chasing.chase(now) == 0
+
+    order = published_bulletin(admin, precinct17, now=now - 20 * MINUTE, priority=1)
+    steps = chasing.settings.ESCALATION_MAX_STEPS + 1
+    with django_assert_max_num_queries(1 + steps + 2 + 20):  # + the outbox of what it wrote
+        written = chasing.chase(now)
+
+    assert written == order.recipients.count() > 0
