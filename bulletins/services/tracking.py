@@ -147,7 +147,7 @@ class Coverage:
     def _outstanding_on_leave(self):
         """Few people are on leave at once: find them first (a small partial index), then
         their rows of this bulletin by (person, bulletin)."""
-        away = list(User.objects.filter(is_on_leave=True).values_list("pk", flat=True))
+        away = list(User.objects.filter(is_on_leave=True).order_by().values_list("pk", flat=True))
         if not away:
             return 0
         return self.recipients.filter(outstanding_q(self.bulletin), user_id__in=away).count()
