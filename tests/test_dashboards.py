@@ -314,3 +314,15 @@ def test_unit_rows_escape_names_and_link_only_the_outstanding(agency):
     assert "Harbor &lt;Unit&gt; &amp; Co" in html and "<Unit>" not in html
     assert html.count('href="/bulletins/9/outstanding?unit=') == 1
     assert "<td>3 (60%)</td>" in html and "<td>0</td>" in html
+
+
+def test_the_recipient_table_is_analyzed_after_each_large_change():
+    if connection.vendor != "postgresql":
+        pytest.skip("autovacuum settings are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'bulletins_recipient'")
+        options = dict(option.split("=") for option in cursor.fetchone()[0])
+
+    assert options["autovacuum_analyze_scale_factor"] == "0"
+    assert int(options["autovacuum_analyze_threshold"]) <= 36000 // 3
+    assert int(options["autovacuum_vacuum_threshold"]) <= 36000
