@@ -955,12 +955,16 @@ def test_verify_audit_passes_an_intact_trail(officer):
     assert "Audit trail intact: 5 events checked, 0 awaiting sealing." in out.getvalue()
 
 
-def test_verify_audit_reports_the_events_awaiting_sealing_and_seals_nothing(officer):
+def _three_sealed_then_two_waiting(officer):
     for n in range(3):
         audit.record("test.event", by=officer, n=n)
     audit.seal()
     for n in range(2):
         audit.record("test.event", by=officer, n=n)
+
+
+def test_verify_audit_reports_the_events_awaiting_sealing_and_seals_nothing(officer):
+    _three_sealed_then_two_waiting(officer)
     out = io.StringIO()
 
     call_command("verify_audit", stdout=out)
@@ -970,11 +974,7 @@ def test_verify_audit_reports_the_events_awaiting_sealing_and_seals_nothing(offi
 
 
 def test_verify_audit_with_seal_seals_first(officer):
-    for n in range(3):
-        audit.record("test.event", by=officer, n=n)
-    audit.seal()
-    for n in range(2):
-        audit.record("test.event", by=officer, n=n)
+    _three_sealed_then_two_waiting(officer)
     out = io.StringIO()
 
     call_command("verify_audit", "--seal", stdout=out)
