@@ -123,10 +123,11 @@ class Coverage:
             if is_current:
                 self.acknowledged += people
                 counts[2] += people
-                in_slot[ack_slot] += people
+                if ack_slot is not None:  # an acknowledgement always has its time
+                    in_slot[ack_slot] += people
             elif version is not None:
                 self.earlier += people
-        # by_limit[k]: acknowledged the current version at or before limits[k]
+        # {limit: how many acknowledged the current version at or before it}
         self.by_limit = dict(zip(self.limits, accumulate(in_slot), strict=False))
 
     def summary(self):
