@@ -326,3 +326,22 @@ def test_the_recipient_table_is_analyzed_after_each_large_change():
     assert options["autovacuum_analyze_scale_factor"] == "0"
     assert int(options["autovacuum_analyze_threshold"]) <= 36000 // 3
     assert int(options["autovacuum_vacuum_threshold"]) <= 36000
+
+
+def test_both_forms_of_the_slot_agree_on_every_boundary(pairing):
+    """width_bucket (PostgreSQL) and the CASE (SQLite, the embedded default) place each
+    acknowledgement in the same slot, including one exactly on a limit."""
+    acknowledged = Recipient.objects.filter(bulletin=pairing, acknowledged_at__isnull=False)
+    times = sorted(acknowledged.values_list("acknowledged_at", flat=True))
+    limits = [times[0] - MINUTE, times[1], times[2] + timedelta(microseconds=1), times[-1]]
+
+    def slots(vendor):
+        rows = acknowledged.annotate(s=tracking.slot("acknowledged_at", limits, vendor=vendor))
+        return dict(rows.values_list("pk", "s"))
+
+    expected = {
+        row.pk: sum(limit < row.acknowledged_at for limit in limits) for row in acknowledged
+    }
+    assert slots("sqlite") == expected
+    assert slots(connection.vendor) == expected
+    assert sorted(expected.values()) == [1, 1, 2, 3]

@@ -65,10 +65,11 @@ class WidthBucket(Func):
         return f"width_bucket({sql}, %s::timestamptz[])", (*params, self.limits)
 
 
-def slot(field, limits):
+def slot(field, limits, *, vendor=None):
     """The slot of a timestamp among ascending `limits`: `field <= limits[k]` exactly when the
-    slot is <= k (only meaningful where the timestamp is set)."""
-    if connection.vendor == "postgresql":
+    slot is <= k (only meaningful where the timestamp is set). `vendor` picks the form (by
+    default the database's): width_bucket on PostgreSQL, a CASE anywhere."""
+    if (vendor or connection.vendor) == "postgresql":
         # width_bucket counts limits <= the value; timestamps have microsecond resolution, so
         # shifting each limit by one microsecond counts the limits strictly before it.
         return WidthBucket(F(field), [limit + MICROSECOND for limit in limits])
