@@ -107,13 +107,16 @@ def bulletin_outstanding(request, pk):
     recipients = _scoped_recipients(request.user, bulletin)
     form = OutstandingFilterForm(request.GET or None, user=request.user)
     filters = form.cleaned_data if form.is_valid() else {}
+    sort = filters.get("sort") or "unit"
     outstanding = tracking.outstanding_people(
         bulletin,
         recipients,
-        sort=filters.get("sort") or "unit",
+        sort=sort,
         unit=filters.get("unit"),
         opened={"yes": True, "no": False}.get(filters.get("opened") or ""),
     )
+    if sort == "unit":  # the default: sort only the units on the page
+        outstanding = tracking.ByUnit(outstanding)
     page = Paginator(outstanding, PAGE_SIZE).get_page(request.GET.get("page"))
     tracking.count_reminders(bulletin, page.object_list)
     context = {

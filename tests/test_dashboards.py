@@ -345,3 +345,23 @@ def test_both_forms_of_the_slot_agree_on_every_boundary(pairing):
     assert slots("sqlite") == expected
     assert slots(connection.vendor) == expected
     assert sorted(expected.values()) == [1, 1, 2, 3]
+
+
+def test_paging_by_unit_reads_the_same_people_in_the_same_order(
+    admin, agency, precinct17, precinct75, squad17
+):
+    from django.core.paginator import Paginator
+
+    for unit, names in ((precinct17, "CAB"), (squad17, "BBA"), (precinct75, "ZAYA")):
+        for letter in names:
+            UserFactory(unit=unit, name=f"{letter} Officer")
+    order = published_bulletin(admin, agency)
+    rows = tracking.outstanding_people(order, Recipient.objects.filter(bulletin=order), sort="unit")
+    everyone = list(rows)
+
+    for size in (1, 2, 3, 5, 50):
+        paginator = Paginator(tracking.ByUnit(rows), size)
+        paged = [r for n in paginator.page_range for r in paginator.page(n).object_list]
+        assert [r.pk for r in paged] == [r.pk for r in everyone], size
+        assert paginator.count == len(everyone)
+    assert len({r.unit_id for r in everyone}) >= 3

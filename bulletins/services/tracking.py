@@ -236,12 +236,13 @@ def _roll_up(direct):
     ]
 
 
+# Each order ends with the primary key, so that pages never repeat or skip a person.
 OUTSTANDING_ORDER = {
-    "name": ("user__name",),
-    "badge": ("user__badge",),
-    "unit": ("unit__path", "user__name"),
-    "opened": ("first_opened_at", "user__name"),
-    "reminders": ("-reminder_count", "user__name"),
+    "name": ("user__name", "pk"),
+    "badge": ("user__badge", "pk"),
+    "unit": ("unit__path", "user__name", "pk"),
+    "opened": ("first_opened_at", "user__name", "pk"),
+    "reminders": ("-reminder_count", "user__name", "pk"),
 }
 
 
@@ -262,6 +263,41 @@ def outstanding_people(bulletin, recipients, *, sort="unit", unit=None, opened=N
     return rows.select_related("user", "unit").order_by(
         *OUTSTANDING_ORDER.get(sort, OUTSTANDING_ORDER["unit"])
     )
+
+
+class ByUnit:
+    """Outstanding recipient rows in unit order (then name), for a Paginator, without sorting
+    them all: their count per unit (one GROUP BY) says which units a page spans, and only those
+    units' rows are read and sorted. The first page of 14,400 people then reads a few hundred.
+    """
+
+    def __init__(self, rows):
+        self.rows = rows.order_by()
+        counts = dict(
+            self.rows.values("unit_id").annotate(n=Count("pk")).values_list("unit_id", "n")
+        )
+        in_order = Unit.objects.filter(pk__in=counts).order_by("path").values_list("pk", flat=True)
+        self.units = [(pk, counts[pk]) for pk in in_order]
+        self.total = sum(counts.values())
+
+    def count(self):
+        return self.total
+
+    def __len__(self):
+        return self.total
+
+    def __getitem__(self, page):
+        start, stop = page.start or 0, min(page.stop, self.total)
+        spanned, skip, offset = [], 0, 0
+        for pk, people in self.units:
+            if offset < stop and offset + people > start:
+                if not spanned:
+                    skip = start - offset
+                spanned.append(pk)
+            offset += people
+        rows = self.rows.filter(unit_id__in=spanned).select_related("user", "unit")
+        ordered = rows.order_by(*OUTSTANDING_ORDER["unit"])
+        return list(ordered[skip : skip + max(stop - start, 0)])
 
 
 def count_reminders(bulletin, recipients):
