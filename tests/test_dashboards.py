@@ -63,7 +63,7 @@ def test_after_a_material_amendment_earlier_acknowledgements_are_counted_apart(
     pairing.refresh_from_db()
 
     figures = tracking.coverage_summary(pairing)
-    split = tracking.version_split(pairing, Recipient.objects.filter(bulletin=pairing))
+    split = tracking.Coverage(pairing, Recipient.objects.filter(bulletin=pairing)).versions()
 
     assert figures["acknowledged"] == 1
     assert figures["earlier_version_only"] == 3
@@ -88,9 +88,9 @@ def test_acknowledgements_on_a_bucket_boundary_count_as_within_it(
 def test_timeline_is_cumulative_from_when_the_version_took_effect(pairing):
     now = pairing.t0 + 120 * MINUTE
 
-    timeline = tracking.acknowledgement_timeline(
+    timeline = tracking.Coverage(
         pairing, Recipient.objects.filter(bulletin=pairing), now=now
-    )
+    ).timeline()
 
     assert len(timeline) == tracking.TIMELINE_POINTS + 1
     assert timeline[0] == (0, 0)
@@ -122,7 +122,7 @@ def test_coverage_figures_leave_the_list_to_its_own_page(client, pairing, admin,
 
 
 def test_unit_breakdown_rolls_up_the_tree(pairing):
-    rows = tracking.unit_breakdown(pairing, Recipient.objects.filter(bulletin=pairing))
+    rows = tracking.Coverage(pairing, Recipient.objects.filter(bulletin=pairing)).units()
 
     by_name = {row["unit"].name: (row["audience"], row["acknowledged"]) for row in rows}
     assert by_name["Metro Police Department"] == (6, 4)

@@ -29,11 +29,6 @@ TIMELINE_POINTS = 24
 MICROSECOND = timedelta(microseconds=1)
 
 
-def acknowledged_q(bulletin):
-    """Recipients who acknowledged the latest material version (or a later one)."""
-    return Q(acknowledged_version__gte=bulletin.ack_version)
-
-
 def outstanding_q(bulletin):
     return Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=bulletin.ack_version)
 
@@ -191,18 +186,6 @@ def coverage_summary(bulletin, recipients=None):
     scope); by default everyone told."""
     rows = recipients if recipients is not None else Recipient.objects.filter(bulletin=bulletin)
     return Coverage(bulletin, rows).summary()
-
-
-def version_split(bulletin, recipients):
-    return Coverage(bulletin, recipients).versions()
-
-
-def unit_breakdown(bulletin, recipients):
-    return Coverage(bulletin, recipients).units()
-
-
-def acknowledgement_timeline(bulletin, recipients, *, now):
-    return Coverage(bulletin, recipients, now=now).timeline()
 
 
 def _percent(part, whole):
