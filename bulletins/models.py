@@ -82,7 +82,6 @@ class Bulletin(models.Model):
         LIFTED = "lifted", "Lifted"
 
     LIVE_STATUSES = (Status.SCHEDULED, Status.IN_FORCE)
-    TOLD, AUDIENCE = "told", "audience"  # how a bulletin reaches a person (`reach`)
 
     # CAP 1.2 urgency / severity / certainty for each priority.
     CAP_LEVELS = {
@@ -200,19 +199,14 @@ class Bulletin(models.Model):
     def cap_levels(self):
         return self.CAP_LEVELS[self.priority]
 
-    def reach(self, user):
-        """How this bulletin reaches `user`: TOLD (they have a recipient row), AUDIENCE (the
-        audience rule includes them, not told yet) or None. `Bulletin.objects.addressed_to(user)`
-        for one bulletin, in the cheap order: the recipient row (one index lookup) answers for
-        almost everyone."""
-        if Recipient.objects.filter(bulletin_id=self.pk, user_id=user.pk).exists():
-            return self.TOLD
-        if AudienceUnit.objects.matching(user).filter(bulletin_id=self.pk).exists():
-            return self.AUDIENCE
-        return None
-
     def is_addressed_to(self, user):
-        return self.reach(user) is not None
+        """`Bulletin.objects.addressed_to(user)` for this one bulletin, in the cheap order: a
+        recipient row (one index lookup) answers for almost everyone; the audience rule only for
+        someone not told yet."""
+        return (
+            Recipient.objects.filter(bulletin_id=self.pk, user_id=user.pk).exists()
+            or AudienceUnit.objects.matching(user).filter(bulletin_id=self.pk).exists()
+        )
 
     def is_acknowledged_by_reader(self):
         """With `with_reader_state`: the reader acknowledged the latest material version."""

@@ -200,8 +200,7 @@ def bulletin_detail(request, pk):
 def bulletin_acknowledge(request, pk):
     now = timezone.now()
     bulletin = get_object_or_404(Bulletin.objects.published(), pk=pk)
-    reach = bulletin.reach(request.user)
-    if reach is None:
+    if not bulletin.is_addressed_to(request.user):
         raise Http404
     try:
         version_number = int(request.POST.get("version", ""))
@@ -221,7 +220,6 @@ def bulletin_acknowledge(request, pk):
             ip=audit.client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             request=request,
-            told=reach == Bulletin.TOLD,
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

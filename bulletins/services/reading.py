@@ -79,11 +79,9 @@ def acknowledge_bulletin(
     ip=None,
     user_agent="",
     request=None,
-    told=None,
 ):
     """Acknowledge the version the person was shown. Returns True if this call recorded it,
-    False if it was already recorded (idempotent). `told`: whether the caller already knows the
-    person has a recipient row (None: look it up)."""
+    False if it was already recorded (idempotent)."""
     if not bulletin.requires_acknowledgement:
         raise ValidationError("Only Orders are acknowledged.")
     if bulletin.state_at(now) != Bulletin.Status.IN_FORCE:
@@ -95,9 +93,7 @@ def acknowledge_bulletin(
         .values_list("pk", "content_hash")
         .get()
     )
-    if told is None:
-        told = Recipient.objects.filter(bulletin=bulletin, user=user).exists()
-    if not told:
+    if not Recipient.objects.filter(bulletin=bulletin, user=user).exists():
         _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
     with connection.cursor() as cursor:
         cursor.execute(
