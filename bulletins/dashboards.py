@@ -89,11 +89,7 @@ def bulletin_coverage(request, pk):
     }
     if request.htmx and request.htmx.target == "coverage-figures":
         return render(request, "bulletins/_coverage_figures.html", context)
-    context |= {
-        "can_manage": permissions.can_manage(request.user, bulletin),
-        "last_reminder": chasing.last_manual_reminder(bulletin),
-    }
-    return render(request, "bulletins/coverage.html", context)
+    return render(request, "bulletins/coverage.html", context | _chase_context(request, bulletin))
 
 
 @never_cache
@@ -125,10 +121,18 @@ def bulletin_outstanding(request, pk):
         "state": bulletin.state_at(now),
         "form": form,
         "page": page,
+    }
+    return render(
+        request, "bulletins/outstanding.html", context | _chase_context(request, bulletin)
+    )
+
+
+def _chase_context(request, bulletin):
+    """What `_chase_actions.html` shows on both pages: the reminder button and the last one."""
+    return {
         "can_manage": permissions.can_manage(request.user, bulletin),
         "last_reminder": chasing.last_manual_reminder(bulletin),
     }
-    return render(request, "bulletins/outstanding.html", context)
 
 
 @require_http_methods(["GET", "POST"])
