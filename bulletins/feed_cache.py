@@ -13,7 +13,8 @@ holds and the clock has not moved past what it shows:
   filled in each time the page is served (`fill_ages`).
 
 Counters are bumped inside the transaction (so the same request sees the change) and again
-after commit (so a page built from the old rows meanwhile is not kept). A counter that Redis
+after commit (so a page built from the old rows meanwhile is not kept); a change made outside a
+transaction (one statement, committed at once) is bumped once, after it. A counter that Redis
 loses restarts at a random value: it never matches an old page. Keys carry the database's
 identity, so two databases sharing one Redis never see each other's pages.
 """
@@ -64,7 +65,8 @@ def _bump(key):
 
 def _bump_now_and_on_commit(key):
     _bump(key)
-    transaction.on_commit(lambda: _bump(key))
+    if connection.in_atomic_block:  # outside one, the change has committed already
+        transaction.on_commit(lambda: _bump(key))
 
 
 def bulletins_changed():

@@ -199,12 +199,24 @@ def bulletin_detail(request, pk):
 @rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def bulletin_acknowledge(request, pk):
     now = timezone.now()
-    bulletin = get_object_or_404(Bulletin.objects.published(), pk=pk)
-    if not bulletin.is_addressed_to(request.user):
-        raise Http404
+    auth_method = reading.authentication_summary(request)
     try:
         version_number = int(request.POST.get("version", ""))
     except ValueError:
+        version_number = None
+    # Almost every request is a first acknowledgement: one statement does it all. Anything
+    # else (a second tap, an ended order, someone not told yet or not addressed) takes the
+    # long way below, which explains itself.
+    if version_number is not None and reading.acknowledge_at_once(
+        pk, user=request.user, version_number=version_number, now=now,
+        auth_method=auth_method, request=request,
+    ):  # fmt: skip
+        messages.success(request, "Acknowledged. Thank you.")
+        return redirect("bulletins:detail", pk=pk)
+    bulletin = get_object_or_404(Bulletin.objects.published(), pk=pk)
+    if not bulletin.is_addressed_to(request.user):
+        raise Http404
+    if version_number is None:
         return HttpResponse(
             "The version to acknowledge must be a number.",
             status=HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -216,7 +228,7 @@ def bulletin_acknowledge(request, pk):
             user=request.user,
             version_number=version_number,
             now=now,
-            auth_method=reading.authentication_summary(request),
+            auth_method=auth_method,
             ip=audit.client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             request=request,

@@ -256,3 +256,145 @@ def test_unacknowledged_immediate_order_shows_a_banner_on_every_page(client, ser
 
     assert "urgent-banner" in before
     assert "urgent-banner" not in after
+
+
+# The one-statement acknowledgement (PostgreSQL) and the long way it falls back to
+
+
+def _ack_request():
+    from django.test import RequestFactory
+
+    return RequestFactory().post("/", HTTP_USER_AGENT="PatrolCar/1.0", REMOTE_ADDR="10.1.2.3")
+
+
+def _evidence(user):
+    receipt = Receipt.objects.get(user=user, acknowledged_at__isnull=False)
+    recipient = Recipient.objects.get(user=user, bulletin=receipt.bulletin)
+    event = AuditEvent.objects.get(action="bulletin.acknowledge", actor=user)
+    return (
+        {name: getattr(receipt, name) for name in ("bulletin_id", "version_id", "statement",
+                                                   "content_hash", "auth_method", "ip",
+                                                   "user_agent")},
+        (recipient.acknowledged_version, recipient.acknowledged_at == receipt.acknowledged_at,
+         recipient.first_opened_at is not None),
+        {name: getattr(event, name) for name in ("action", "object_type", "object_id",
+                                                 "object_version", "outcome", "detail",
+                                                 "agency_id", "ip", "user_agent")},
+    )  # fmt: skip
+
+
+def test_acknowledging_at_once_writes_the_same_evidence_as_the_long_way(sergeant, precinct17):
+    from portal import audit
+    from tests.factories import UserFactory
+
+    quick, slow = UserFactory(unit=precinct17), UserFactory(unit=precinct17)
+    bulletin = published_bulletin(sergeant, precinct17)
+    now = timezone.now()
+    request = _ack_request()
+
+    assert reading.acknowledge_at_once(
+        bulletin.pk, user=quick, version_number=1, now=now, auth_method="password",
+        request=request,
+    )  # fmt: skip
+    assert reading.acknowledge_bulletin(
+        bulletin, user=slow, version_number=1, now=now, auth_method="password",
+        ip="10.1.2.3", user_agent="PatrolCar/1.0", request=request,
+    )  # fmt: skip
+
+    assert _evidence(quick) == _evidence(slow)
+    assert _evidence(quick)[1] == (1, True, True)
+    event = AuditEvent.objects.get(action="bulletin.acknowledge", actor=quick)
+    assert (event.actor_label, event.at) == (quick.email, audit.to_utc_millisecond(now))
+    sealed = audit.seal_all()
+    assert audit.first_broken_link() == (None, sealed)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["already acknowledged", "not told", "not addressed", "advisory", "ended by the clock",
+     "lifted", "not yet in force", "no such version", "version 0", "earlier version",
+     "huge version"],
+)  # fmt: skip
+def test_acknowledging_at_once_writes_nothing_unless_every_check_passes(
+    case, sergeant, officer, outsider, precinct17
+):
+    from tests.factories import UserFactory
+
+    now = timezone.now()
+    fields = {
+        "advisory": {"kind": "advisory"},
+        "ended by the clock": {"expires_at": now + timedelta(hours=1)},
+        "not yet in force": {"effective_at": now + timedelta(hours=1)},
+    }.get(case, {})
+    bulletin = published_bulletin(sergeant, precinct17, now=now, **fields)
+    person, version, at = officer, 1, now + timedelta(minutes=1)
+    if case == "already acknowledged":
+        reading.acknowledge_bulletin(bulletin, user=officer, version_number=1, now=now)
+    elif case == "not told":
+        person = UserFactory(unit=precinct17)  # moved in after publication: no recipient row
+    elif case == "not addressed":
+        person = outsider
+    elif case == "ended by the clock":
+        at = now + timedelta(hours=2)  # status still says in force; the clock decides
+    elif case == "lifted":
+        authoring.lift_bulletin(bulletin, by=sergeant, now=now, reason="Threat over")
+    elif case == "earlier version":
+        authoring.amend_bulletin(
+            bulletin, by=sergeant, now=now, reason="r", is_material=True, title="New"
+        )
+    version = {"no such version": 2, "version 0": 0, "huge version": 10**20}.get(case, version)
+    receipts = Receipt.objects.filter(acknowledged_at__isnull=False).count()
+    events = AuditEvent.objects.filter(action="bulletin.acknowledge").count()
+
+    recorded = reading.acknowledge_at_once(
+        bulletin.pk, user=person, version_number=version, now=at, request=_ack_request()
+    )
+
+    assert recorded is False
+    assert Receipt.objects.filter(acknowledged_at__isnull=False).count() == receipts
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == events
+    assert not Recipient.objects.filter(acknowledged_at__gt=now).exists()
+
+
+def test_someone_told_after_publication_acknowledges_the_long_way(client, sergeant, precinct17):
+    from tests.factories import UserFactory
+
+    bulletin = published_bulletin(sergeant, precinct17)
+    newcomer = UserFactory(unit=precinct17)
+    client.force_login(newcomer)
+
+    response = client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert Recipient.objects.get(user=newcomer, bulletin=bulletin).acknowledged_version == 1
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge", actor=newcomer).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_acknowledgements_at_once_record_one(sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    now = timezone.now()
+    barrier = threading.Barrier(6)
+    results = []
+
+    def acknowledge():
+        barrier.wait()
+        try:
+            results.append(
+                reading.acknowledge_at_once(
+                    bulletin.pk, user=officer, version_number=1, now=now, request=_ack_request()
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=acknowledge) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [False] * 5 + [True]
+    assert Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).count() == 1
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == 1
+    assert Recipient.objects.get(user=officer, bulletin=bulletin).acknowledged_version == 1

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from bulletins import feed_cache
 from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
 from portal import audit
+from portal.models import AuditEvent
 
 ACKNOWLEDGEMENT_STATEMENT = "I have read and understand this order."
 
@@ -66,6 +67,104 @@ ON CONFLICT (user_id, version_id) DO UPDATE SET
 WHERE {table}.acknowledged_at IS NULL
 RETURNING id
 """
+
+
+# Everything a first acknowledgement writes, in one statement (PostgreSQL): the receipt, the
+# recipient's summary and the audit event commit together or not at all. It writes nothing
+# unless the person was told, the bulletin is an Order in force and the version is one they may
+# acknowledge, so a row means every check of `acknowledge_bulletin` passed.
+_ACKNOWLEDGE_AT_ONCE_SQL = """
+WITH target AS (
+    SELECT b.id AS bulletin_id, b.agency_id, v.id AS version_id, v.content_hash
+    FROM {bulletin} b
+    JOIN {version} v ON v.bulletin_id = b.id AND v.number = %(version)s
+    WHERE b.id = %(bulletin)s AND b.kind = %(order)s AND b.status = ANY(%(live)s)
+      AND b.effective_at <= %(now)s AND (b.expires_at IS NULL OR b.expires_at > %(now)s)
+      AND b.ack_version <= %(version)s AND %(version)s <= b.version
+      AND EXISTS (
+          SELECT 1 FROM {recipient} r WHERE r.bulletin_id = b.id AND r.user_id = %(user)s
+      )
+), receipt AS (
+    INSERT INTO {receipt} (bulletin_id, version_id, user_id, opened_at, acknowledged_at,
+                           statement, content_hash, auth_method, ip, user_agent)
+    SELECT bulletin_id, version_id, %(user)s, %(now)s, %(now)s, %(statement)s, content_hash,
+           %(auth_method)s, %(ip)s, %(user_agent)s
+    FROM target
+    ON CONFLICT (user_id, version_id) DO UPDATE SET
+        acknowledged_at = EXCLUDED.acknowledged_at,
+        opened_at = COALESCE({receipt}.opened_at, EXCLUDED.opened_at),
+        statement = EXCLUDED.statement,
+        content_hash = EXCLUDED.content_hash,
+        auth_method = EXCLUDED.auth_method,
+        ip = EXCLUDED.ip,
+        user_agent = EXCLUDED.user_agent
+    WHERE {receipt}.acknowledged_at IS NULL
+    RETURNING 1
+), told AS (
+    UPDATE {recipient}
+    SET acknowledged_version = %(version)s, acknowledged_at = %(now)s,
+        first_opened_at = COALESCE(first_opened_at, %(now)s)
+    WHERE bulletin_id = %(bulletin)s AND user_id = %(user)s
+      AND (acknowledged_version IS NULL OR acknowledged_version < %(version)s)
+      AND EXISTS (SELECT 1 FROM receipt)
+), event AS (
+    INSERT INTO {event} (at, actor_id, actor_label, action, object_type, object_id,
+                         object_version, outcome, detail, agency_id, request_id, ip,
+                         user_agent, prev_hash, hash)
+    SELECT %(at)s, %(user)s, %(actor_label)s, %(action)s, %(object_type)s, %(object_id)s,
+           %(version)s, %(outcome)s, jsonb_build_object('content_hash', content_hash),
+           agency_id, %(request_id)s, %(ip)s, %(user_agent)s, '', ''
+    FROM target
+    WHERE EXISTS (SELECT 1 FROM receipt)
+)
+SELECT count(*) FROM receipt
+"""
+_MAX_VERSION = 2**31 - 1
+
+
+def acknowledge_at_once(bulletin_id, *, user, version_number, now, auth_method="", request):
+    """The common case - a first acknowledgement by someone told, of an Order in force - as a
+    single statement, without loading the bulletin. True if it recorded the acknowledgement.
+
+    False means nothing was written and nothing was decided: the caller goes on to
+    `acknowledge_bulletin`, which finds out why (already acknowledged, no longer in force, not
+    told yet, not addressed at all) and says so. Only on PostgreSQL; elsewhere always False."""
+    if connection.vendor != "postgresql" or not 0 < version_number <= _MAX_VERSION:
+        return False
+    ip = audit.client_ip(request)
+    user_agent = request.headers.get("user-agent", "")[:400]
+    tables = {
+        "bulletin": Bulletin._meta.db_table,
+        "version": BulletinVersion._meta.db_table,
+        "recipient": Recipient._meta.db_table,
+        "receipt": Receipt._meta.db_table,
+        "event": AuditEvent._meta.db_table,
+    }
+    params = {
+        "bulletin": bulletin_id,
+        "version": version_number,
+        "user": user.pk,
+        "order": Bulletin.Kind.ORDER.value,
+        "live": [status.value for status in Bulletin.LIVE_STATUSES],
+        "now": now,
+        "statement": ACKNOWLEDGEMENT_STATEMENT,
+        "auth_method": auth_method,
+        "ip": connection.ops.adapt_ipaddressfield_value(ip),
+        "user_agent": user_agent,
+        "at": audit.to_utc_millisecond(now),
+        "actor_label": user.email or "",
+        "action": "bulletin.acknowledge",
+        "object_type": Bulletin._meta.label_lower,
+        "object_id": str(bulletin_id),
+        "outcome": "success",
+        "request_id": getattr(request, "request_id", "") or audit.current_request_id(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(**tables), params)
+        recorded = cursor.fetchone()[0] == 1
+    if recorded:
+        feed_cache.reader_changed(user)
+    return recorded
 
 
 @transaction.atomic
