@@ -5,15 +5,37 @@ call; building one fills a table of about 170 response callbacks. A signed-in re
 several cache calls (session, rate limit, feed version), so that is measurable per request. A
 `redis.Redis` client is safe to share between threads (it takes connections from its pool per
 command), so one per pool is kept and reused.
+
+Django's `incr()` also asks EXISTS, then INCRBY: two round trips, and a key that expires between
+them comes back as a fresh counter starting at `delta`. Here it is one server-side script.
 """
 
 from django.core.cache.backends import redis
+
+# INCRBY only a key that exists (Django's contract: ValueError otherwise), atomically.
+INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+return false
+"""
 
 
 class RedisCacheClient(redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients = {}
+        self._incr_scripts = {}
+
+    def incr(self, key, delta):
+        client = self.get_client(key, write=True)
+        script = self._incr_scripts.get(id(client))
+        if script is None:  # EVALSHA, loading the script on first use (or after a restart)
+            script = self._incr_scripts[id(client)] = client.register_script(INCR_IF_EXISTS)
+        value = script(keys=[key], args=[delta])
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)

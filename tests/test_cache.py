@@ -55,3 +55,32 @@ def test_a_hit_counts_and_sets_its_expiry_once():
     assert client.ttl(redis_key) <= 30  # NX: a later hit does not extend the window
     assert cache.get(key) == 4
     cache.delete(key)
+
+
+def test_incr_is_one_round_trip_and_refuses_a_missing_key():
+    import pytest
+
+    key = "test:cache:incr"
+    cache.delete(key)
+    client = cache._cache.get_client(write=True)
+    cache.set(key, 40, 30)
+    cache.incr(key)  # the first use loads the script into Redis
+    sent = []
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        sent.append(args[0])
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        assert cache.incr(key) == 42
+        assert cache.incr(key, 8) == 50
+    finally:
+        del client.execute_command
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert cache.get(key) == 50
+    cache.delete(key)
+    with pytest.raises(ValueError):
+        cache.incr(key)
+    assert cache.get(key) is None  # refused, not started at 1
