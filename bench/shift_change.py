@@ -523,13 +523,17 @@ def phase_queries(bulletins, members):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from bulletins.models import Receipt
+
     officer = members[-1]
     (session, csrf), = make_sessions([officer])  # fmt: skip
     (admin_session, _), = make_sessions([agency.admin_user()])  # fmt: skip
     client, admin = Client(), Client()
     client.cookies["sessionid"], client.cookies["csrftoken"] = session, csrf
     admin.cookies["sessionid"] = admin_session
-    target = bulletins[1]
+    # An Order this officer has not acknowledged: the acknowledge request counted is a first
+    # acknowledgement, the case that matters at shift change (not a refusal).
+    target = next(b for b in bulletins[1:] if b.kind == "order")
     requests = {
         "feed (cached)": lambda: client.get("/"),
         "feed (re-rendered)": lambda: (_bump_feeds(), client.get("/"))[1],
@@ -548,6 +552,10 @@ def phase_queries(bulletins, members):
             response = request()
         assert response.status_code in (200, 204, 302), (name, response.status_code)
         counts[name] = len(queries)
+    acknowledged = Receipt.objects.filter(
+        user=officer, bulletin=target, acknowledged_at__isnull=False
+    ).exists()
+    assert acknowledged, "the acknowledge request counted did not acknowledge"
     return counts
 
 
