@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from django.core.cache import cache, caches
 
 from portal.cache import RedisCache
@@ -58,8 +59,6 @@ def test_a_hit_counts_and_sets_its_expiry_once():
 
 
 def test_incr_is_one_round_trip_and_refuses_a_missing_key():
-    import pytest
-
     key = "test:cache:incr"
     cache.delete(key)
     client = cache._cache.get_client(write=True)

@@ -52,28 +52,33 @@ def authentication_summary(request):
     return "+".join(methods) or "session"
 
 
-_ACKNOWLEDGE_SQL = """
-INSERT INTO {table} (bulletin_id, version_id, user_id, opened_at, acknowledged_at, statement,
-                     content_hash, auth_method, ip, user_agent)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+# The receipt of an acknowledgement: it completes a receipt the person's first open wrote, and
+# never rewrites one already acknowledged. Shared by both ways of acknowledging.
+_RECEIPT_COLUMNS = """(bulletin_id, version_id, user_id, opened_at, acknowledged_at, statement,
+    content_hash, auth_method, ip, user_agent)"""
+_RECEIPT_UPSERT = """
 ON CONFLICT (user_id, version_id) DO UPDATE SET
     acknowledged_at = EXCLUDED.acknowledged_at,
-    opened_at = COALESCE({table}.opened_at, EXCLUDED.opened_at),
+    opened_at = COALESCE({receipt}.opened_at, EXCLUDED.opened_at),
     statement = EXCLUDED.statement,
     content_hash = EXCLUDED.content_hash,
     auth_method = EXCLUDED.auth_method,
     ip = EXCLUDED.ip,
     user_agent = EXCLUDED.user_agent
-WHERE {table}.acknowledged_at IS NULL
-RETURNING id
+WHERE {receipt}.acknowledged_at IS NULL
 """
+_ACKNOWLEDGE_SQL = (
+    "INSERT INTO {receipt} " + _RECEIPT_COLUMNS
+    + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + _RECEIPT_UPSERT + "RETURNING id"
+)  # fmt: skip
 
 
 # Everything a first acknowledgement writes, in one statement (PostgreSQL): the receipt, the
 # recipient's summary and the audit event commit together or not at all. It writes nothing
 # unless the person was told, the bulletin is an Order in force and the version is one they may
 # acknowledge, so a row means every check of `acknowledge_bulletin` passed.
-_ACKNOWLEDGE_AT_ONCE_SQL = """
+_ACKNOWLEDGE_AT_ONCE_SQL = (
+    """
 WITH target AS (
     SELECT b.id AS bulletin_id, b.agency_id, v.id AS version_id, v.content_hash
     FROM {bulletin} b
@@ -85,21 +90,14 @@ WITH target AS (
           SELECT 1 FROM {recipient} r WHERE r.bulletin_id = b.id AND r.user_id = %(user)s
       )
 ), receipt AS (
-    INSERT INTO {receipt} (bulletin_id, version_id, user_id, opened_at, acknowledged_at,
-                           statement, content_hash, auth_method, ip, user_agent)
+    INSERT INTO {receipt} """
+    + _RECEIPT_COLUMNS
+    + """
     SELECT bulletin_id, version_id, %(user)s, %(now)s, %(now)s, %(statement)s, content_hash,
            %(auth_method)s, %(ip)s, %(user_agent)s
-    FROM target
-    ON CONFLICT (user_id, version_id) DO UPDATE SET
-        acknowledged_at = EXCLUDED.acknowledged_at,
-        opened_at = COALESCE({receipt}.opened_at, EXCLUDED.opened_at),
-        statement = EXCLUDED.statement,
-        content_hash = EXCLUDED.content_hash,
-        auth_method = EXCLUDED.auth_method,
-        ip = EXCLUDED.ip,
-        user_agent = EXCLUDED.user_agent
-    WHERE {receipt}.acknowledged_at IS NULL
-    RETURNING 1
+    FROM target"""
+    + _RECEIPT_UPSERT
+    + """    RETURNING 1
 ), told AS (
     UPDATE {recipient}
     SET acknowledged_version = %(version)s, acknowledged_at = %(now)s,
@@ -119,6 +117,7 @@ WITH target AS (
 )
 SELECT count(*) FROM receipt
 """
+)
 _MAX_VERSION = 2**31 - 1
 
 
@@ -196,7 +195,7 @@ def acknowledge_bulletin(
         _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
     with connection.cursor() as cursor:
         cursor.execute(
-            _ACKNOWLEDGE_SQL.format(table=Receipt._meta.db_table),
+            _ACKNOWLEDGE_SQL.format(receipt=Receipt._meta.db_table),
             [
                 bulletin.pk,
                 version_id,
