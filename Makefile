@@ -6,6 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+# uv trusts the system's certificate store, as pip does (a proxy that inspects TLS has its
+# certificate there).
+export UV_SYSTEM_CERTS ?= 1
 PORT ?= 8000
 
 # The suite and the benchmarks run on PostgreSQL and Redis.
