@@ -46,12 +46,12 @@ def _database_identity(name):
     return str(name)
 
 
-def _key(*parts):
+def cache_key(*parts):
     identity = _database_identity(settings.DATABASES["default"]["NAME"])
     return ":".join(["feed", identity, *map(str, parts)])
 
 
-def _start(key):
+def start_counter(key):
     cache.add(key, secrets.randbits(62), timeout=None)
     return cache.get(key)
 
@@ -60,10 +60,12 @@ def _bump(key):
     try:
         cache.incr(key)
     except ValueError:
-        _start(key)
+        start_counter(key)
 
 
-def _bump_now_and_on_commit(key):
+def bump_counter(key):
+    """Bumps `key` now (the same request sees the change) and after commit (a page built from
+    the old rows meanwhile is not kept); outside a transaction, once."""
     _bump(key)
     if connection.in_atomic_block:  # outside one, the change has committed already
         transaction.on_commit(lambda: _bump(key))
@@ -71,21 +73,22 @@ def _bump_now_and_on_commit(key):
 
 def bulletins_changed():
     """Any feed may have changed. Call inside the transaction of the change."""
-    _bump_now_and_on_commit(_key("changed"))
+    bump_counter(cache_key("changed"))
 
 
 def reader_changed(user):
     """This person's feed changed (they opened or acknowledged something)."""
-    _bump_now_and_on_commit(_key("reader", user.pk))
+    bump_counter(cache_key("reader", user.pk))
 
 
 def lookup(user, now):
     """(stamp, the cached entry if it is still good, else None), in one round trip to Redis."""
-    changed, reader, page = _key("changed"), _key("reader", user.pk), _key("page", user.pk)
+    changed, reader = cache_key("changed"), cache_key("reader", user.pk)
+    page = cache_key("page", user.pk)
     found = cache.get_many([changed, reader, page])
     stamp = (
-        found.get(changed) or _start(changed),
-        found.get(reader) or _start(reader),
+        found.get(changed) or start_counter(changed),
+        found.get(reader) or start_counter(reader),
         user.unit_id, user.role, user.member_class, user.is_active, user.is_superuser, user.name,
     )  # fmt: skip
     entry = found.get(page)
@@ -98,7 +101,7 @@ def store(user, stamp, *, now, until, **parts):
     """Keep `parts` (html, etag, ...) for `user` under `stamp` until `until` at the latest."""
     timeout = max(1, min(MAX_AGE_SECONDS, int((until - now).total_seconds())))
     entry = {"stamp": stamp, "until": until.timestamp(), **parts}
-    cache.set(_key("page", user.pk), entry, timeout)
+    cache.set(cache_key("page", user.pk), entry, timeout)
 
 
 def valid_until(now):

@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -10,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins import evidence
+from bulletins import coverage_cache, evidence
 from bulletins.models import Recipient
 from bulletins.services import authoring, chasing, reading, tracking
 from portal.models import AuditEvent
@@ -365,3 +366,155 @@ def test_paging_by_unit_reads_the_same_people_in_the_same_order(
         assert [r.pk for r in paged] == [r.pk for r in everyone], size
         assert paginator.count == len(everyone)
     assert len({r.unit_id for r in everyone}) >= 3
+
+
+# --- figures kept while nothing they count changes (bulletins.coverage_cache) ---------------
+
+
+def _shown(client, bulletin, **headers):
+    """The figures the coverage page shows ({"Told": 6, ...}), and the number of recipient
+    scans the request ran."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("bulletins:coverage", args=[bulletin.pk]), **headers)
+    assert response.status_code == HTTPStatus.OK
+    page = response.content.decode()
+    figures = dict(re.findall(r"<dt>(\w+)</dt><dd>(?:<a [^>]*>)?(\d+)", page))
+    scans = sum(
+        'FROM "bulletins_recipient"' in query["sql"] and "GROUP BY" in query["sql"]
+        for query in queries.captured_queries
+    )
+    return {name: int(count) for name, count in figures.items()}, scans, page
+
+
+def test_unchanged_figures_are_kept_without_scanning_again(client, pairing, admin):
+    client.force_login(admin)
+    first, first_scans, _ = _shown(client, pairing)
+    # A write that bypasses the services is not seen: the kept figures are what is shown.
+    Recipient.objects.filter(bulletin=pairing, acknowledged_version__isnull=True).update(
+        acknowledged_version=1, acknowledged_at=timezone.now()
+    )
+
+    again, scans, page = _shown(client, pairing)
+
+    assert first == {"Told": 6, "Opened": 5, "Acknowledged": 4, "Outstanding": 2}
+    assert (first_scans, scans) == (1, 0)
+    assert again == first
+    assert "Figures as of" in page
+
+
+def _acknowledge_by_the_page(client, bulletin, person):
+    client.force_login(person)
+    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
+
+
+def _acknowledge_by_the_service(client, bulletin, person):
+    reading.acknowledge_bulletin(bulletin, user=person, version_number=1, now=timezone.now())
+
+
+def _open_by_the_page(client, bulletin, person):
+    client.force_login(person)
+    client.get(reverse("bulletins:detail", args=[bulletin.pk]))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_acknowledge_by_the_page, {"Opened": 6, "Acknowledged": 5, "Outstanding": 1}),
+        (_acknowledge_by_the_service, {"Opened": 6, "Acknowledged": 5, "Outstanding": 1}),
+        (_open_by_the_page, {"Opened": 6, "Acknowledged": 4, "Outstanding": 2}),
+    ],
+)
+def test_a_reader_changes_the_figures_at_once(client, pairing, admin, squad_officer, change,
+                                              expected):  # fmt: skip
+    client.force_login(admin)
+    _shown(client, pairing)
+
+    change(client, pairing, squad_officer)
+    client.force_login(admin)
+    figures, scans, _ = _shown(client, pairing)
+
+    assert figures == {"Told": 6, **expected}
+    assert scans == 1
+
+
+def test_someone_told_later_changes_the_figures_at_once(client, pairing, admin, precinct17):
+    client.force_login(admin)
+    _shown(client, pairing)
+    newcomer = UserFactory(unit=precinct17)  # moved in after publication
+
+    _open_by_the_page(client, pairing, newcomer)
+    client.force_login(admin)
+    figures, _, _ = _shown(client, pairing)
+
+    assert figures == {"Told": 7, "Opened": 6, "Acknowledged": 4, "Outstanding": 3}
+
+
+def test_telling_more_people_changes_the_figures_at_once(client, pairing, admin, precinct17):
+    client.force_login(admin)
+    _shown(client, pairing)
+    UserFactory(unit=precinct17)
+
+    told = authoring.add_recipients(pairing, pairing.members(), now=timezone.now())
+    figures, _, _ = _shown(client, pairing)
+
+    assert told == 1
+    assert figures["Told"] == 7 and figures["Outstanding"] == 3
+
+
+def test_amending_or_lifting_computes_the_figures_again(client, pairing, admin, officer):
+    client.force_login(admin)
+    _shown(client, pairing)
+
+    authoring.amend_bulletin(pairing, by=admin, now=timezone.now(), reason="Auxiliaries too",
+                             is_material=True, title="All members paired")  # fmt: skip
+    amended, amended_scans, _ = _shown(client, pairing)
+    pairing.refresh_from_db()
+    authoring.lift_bulletin(pairing, by=admin, now=timezone.now(), reason="Threat over")
+    _, lifted_scans, page = _shown(client, pairing)
+
+    assert amended["Acknowledged"] == 0 and amended["Outstanding"] == 6
+    assert (amended_scans, lifted_scans) == (1, 1)
+    assert "Version 1 only" in page
+
+
+def test_kept_figures_are_kept_per_scope(client, pairing, admin, sergeant):
+    client.force_login(admin)
+    agency_wide, _, _ = _shown(client, pairing)
+    client.force_login(sergeant)
+    precinct, precinct_scans, _ = _shown(client, pairing)
+    client.force_login(admin)
+    again, again_scans, _ = _shown(client, pairing)
+
+    assert (agency_wide["Told"], precinct["Told"], again["Told"]) == (6, 4, 6)
+    assert (precinct_scans, again_scans) == (1, 0)
+
+
+def test_who_is_on_leave_is_read_at_every_view(client, pairing, admin, outsider):
+    client.force_login(admin)
+    _, _, before = _shown(client, pairing)
+    outsider.is_on_leave = True
+    outsider.save()
+
+    _, scans, after = _shown(client, pairing)
+    htmx = {"HX-Request": "true", "HX-Target": "coverage-figures"}
+    _, _, refreshed = _shown(client, pairing, headers=htmx)
+
+    assert "on leave" not in before
+    assert scans == 0
+    assert "(1 on leave)" in after
+    assert "(1 on leave)" in refreshed
+    assert "<html" not in refreshed and "Figures as of" in refreshed
+
+
+def test_kept_figures_expire_after_a_minute(client, pairing, admin):
+    client.force_login(admin)
+    _shown(client, pairing)
+    pairing.refresh_from_db()
+    now = timezone.now()
+
+    _, kept = coverage_cache.lookup(pairing, admin, now)
+    _, expired = coverage_cache.lookup(
+        pairing, admin, now + timedelta(seconds=coverage_cache.MAX_AGE_SECONDS)
+    )
+
+    assert kept is not None and expired is None

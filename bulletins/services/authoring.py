@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 
-from bulletins import feed_cache, notifications, permissions
+from bulletins import coverage_cache, feed_cache, notifications, permissions
 from bulletins.markup import render_markdown
 from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
 from portal import audit
@@ -122,7 +122,10 @@ def add_recipients(bulletin, members, *, now):
             "ON CONFLICT (bulletin_id, user_id) DO NOTHING",
             params,
         )
-        return cursor.rowcount
+        told = cursor.rowcount
+    if told:
+        coverage_cache.recipients_changed(bulletin.pk)
+    return told
 
 
 def fits_inline(members):

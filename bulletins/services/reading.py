@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from bulletins import feed_cache
+from bulletins import coverage_cache, feed_cache
 from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
 from portal import audit
 from portal.models import AuditEvent
@@ -33,11 +33,19 @@ def record_open(bulletin, version, *, user, now):
         [Receipt(bulletin=bulletin, version=version, user=user, opened_at=now)],
         ignore_conflicts=True,
     )
-    Recipient.objects.filter(bulletin=bulletin, user=user, first_opened_at__isnull=True).update(
-        first_opened_at=now
-    )
+    first = Recipient.objects.filter(
+        bulletin=bulletin, user=user, first_opened_at__isnull=True
+    ).update(first_opened_at=now)
     feed_cache.reader_changed(user)
+    if first:  # a first open (of someone just told, too) changes the bulletin's figures
+        coverage_cache.recipients_changed(bulletin.pk)
     return bool(created)
+
+
+def _acknowledged(bulletin_id, user):
+    """An acknowledgement changed the person's feed and the bulletin's figures."""
+    feed_cache.reader_changed(user)
+    coverage_cache.recipients_changed(bulletin_id)
 
 
 def authentication_summary(request):
@@ -162,7 +170,7 @@ def acknowledge_at_once(bulletin_id, *, user, version_number, now, auth_method="
         cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(**tables), params)
         recorded = cursor.fetchone()[0] == 1
     if recorded:
-        feed_cache.reader_changed(user)
+        _acknowledged(bulletin_id, user)
     return recorded
 
 
@@ -228,5 +236,5 @@ def acknowledge_bulletin(
         request=request,
         content_hash=content_hash,
     )
-    feed_cache.reader_changed(user)
+    _acknowledged(bulletin.pk, user)
     return True

@@ -126,7 +126,9 @@ class Coverage:
         # {limit: how many acknowledged the current version at or before it}
         self.by_limit = dict(zip(self.limits, accumulate(in_slot), strict=False))
 
-    def summary(self):
+    def summary(self, *, on_leave=True):
+        """The headline figures; `on_leave=False` leaves out the outstanding on leave (a
+        query of its own, see `outstanding_on_leave`)."""
         audience, acknowledged = self.audience, self.acknowledged
         figures = {
             "audience": audience,
@@ -135,19 +137,15 @@ class Coverage:
             "earlier_version_only": self.earlier,
             "outstanding": audience - acknowledged,
             "percent": _percent(acknowledged, audience),
-            "on_leave": self._outstanding_on_leave() if audience > acknowledged else 0,
+            "on_leave": (
+                outstanding_on_leave(self.bulletin, self.recipients)
+                if on_leave and audience > acknowledged
+                else 0
+            ),
         }
         for minutes, mark in zip(BUCKETS, self.marks, strict=True):
             figures[f"within_{minutes}"] = self.by_limit[mark]
         return figures
-
-    def _outstanding_on_leave(self):
-        """Few people are on leave at once: find them first (a small partial index), then
-        their rows of this bulletin by (person, bulletin)."""
-        away = list(User.objects.filter(is_on_leave=True).order_by().values_list("pk", flat=True))
-        if not away:
-            return 0
-        return self.recipients.filter(outstanding_q(self.bulletin), user_id__in=away).count()
 
     def versions(self):
         """How many people acknowledged each version; None = never acknowledged any."""
@@ -179,6 +177,16 @@ class Coverage:
             (round((moment - start).total_seconds() / 60), self.by_limit[moment])
             for moment in self.timeline_at
         ]
+
+
+def outstanding_on_leave(bulletin, recipients):
+    """How many of `recipients` are outstanding and on leave. Few people are on leave at once:
+    find them first (a small partial index), then their rows of this bulletin by (person,
+    bulletin)."""
+    away = list(User.objects.filter(is_on_leave=True).order_by().values_list("pk", flat=True))
+    if not away:
+        return 0
+    return recipients.filter(outstanding_q(bulletin), user_id__in=away).count()
 
 
 def coverage_summary(bulletin, recipients=None):
