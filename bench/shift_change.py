@@ -560,14 +560,21 @@ def phase_queries(bulletins, members):
 
 
 def phase_dashboard(runs):
-    """Server time of the coverage page (in-process) and the hand-written GROUP BY."""
+    """Server time of the coverage page (in-process) and the hand-written GROUP BY: the page
+    computing its figures (as after any acknowledgement) and serving them kept (unchanged
+    since the last view)."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from bulletins import coverage_cache
+
     admin, root = agency.admin_user(), agency.agency_root()
     bulletin = publish_inline(admin, root, "coverage", priority=2)
     acknowledge_share(bulletin, 60)
+    # What the recipient table's autovacuum settings (migration 0007) do within a minute of
+    # 21,600 acknowledgements; this machine's autovacuum may be off.
+    agency._vacuum("bulletins_recipient")
     (session, _), = make_sessions([admin])  # fmt: skip
     client = Client()
     client.cookies["sessionid"] = session
@@ -592,20 +599,29 @@ def phase_dashboard(runs):
     def outstanding_page():
         page(f"/bulletins/{bulletin.pk}/outstanding")
 
-    portal, bare, listed = [], [], []
+    def changed():
+        coverage_cache.recipients_changed(bulletin.pk)  # as any acknowledgement does
+
+    portal, kept, bare, listed = [], [], [], []
     for run in range(runs + 1):
-        page_seconds, floor_seconds = agency.timed(page), agency.timed(floor)
-        list_seconds = agency.timed(outstanding_page)
+        changed()
+        computed_seconds, kept_seconds = agency.timed(page), agency.timed(page)
+        floor_seconds, list_seconds = agency.timed(floor), agency.timed(outstanding_page)
         if run:
-            portal.append(page_seconds)
+            portal.append(computed_seconds)
+            kept.append(kept_seconds)
             bare.append(floor_seconds)
             listed.append(list_seconds)
+    changed()
     with CaptureQueriesContext(connection) as queries:
+        page()
+    with CaptureQueriesContext(connection) as kept_queries:
         page()
     with CaptureQueriesContext(connection) as list_queries:
         outstanding_page()
     agency.delete_bench_bulletins()
-    return {"portal": portal, "floor": bare, "queries": len(queries), "outstanding": listed,
+    return {"portal": portal, "kept": kept, "floor": bare, "queries": len(queries),
+            "kept_queries": len(kept_queries), "outstanding": listed,
             "outstanding_queries": len(list_queries)}  # fmt: skip
 
 
@@ -709,6 +725,7 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
     ack_ratio = ratio([r["rps"] for r in ack["portal"]], [r["rps"] for r in ack["floor"]])
     ack_p99 = statistics.median([r["p99_us"] / 1000 for r in ack["portal"]])
     dash_ratio = ratio(dash["portal"], dash["floor"])
+    kept_ratio = ratio(dash["kept"], dash["floor"])
     flat = statistics.median(dash["portal"]) / statistics.median(dash_empty["portal"])
     lossless = (
         counts["receipts"] == counts["sent"] == counts["distinct_people"]
@@ -750,10 +767,15 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
         f"acknowledged, {counts['audit_events']:,} audit events | - | - | 0 lost, 0 duplicated "
         f"| {verdict(lossless)} |",
         f"| coverage dashboard, {p['recipients']:,} recipients, {args.history} historical "
-        f"bulletins | {med([v * ms for v in dash['portal']], 1)} ms server time | hand-written "
+        f"bulletins, figures computed (the first view after any change) | "
+        f"{med([v * ms for v in dash['portal']], 1)} ms server time | hand-written "
         f"GROUP BY {med([v * ms for v in dash['floor']], 1)} ms | {dash_ratio:.2f}x | <= 1.5x | "
         f"{verdict(dash_ratio <= 1.5)} |",
-        f"| the same with 0 historical bulletins | {med([v * ms for v in dash_empty['portal']], 1)}"
+        f"| the same, figures kept (nothing changed since the last view) | "
+        f"{med([v * ms for v in dash['kept']], 1)} ms server time | (as above) | "
+        f"{kept_ratio:.2f}x | <= 1.5x | {verdict(kept_ratio <= 1.5)} |",
+        f"| figures computed with 0 historical bulletins | "
+        f"{med([v * ms for v in dash_empty['portal']], 1)}"
         f" ms | {med([v * ms for v in dash_empty['floor']], 1)} ms | {flat:.2f}x (50 vs 0) | "
         f"<= 1.2x | {verdict(flat <= 1.2)} |",
         "| outstanding list (its own page: the first 50, by unit, of the 40% not yet "
@@ -801,6 +823,7 @@ def main():
         agency.purge_task_queue()
         purge_notification_queue()
     queries["coverage dashboard"] = dash["queries"]
+    queries["coverage dashboard (figures kept)"] = dash["kept_queries"]
     queries["outstanding list"] = dash["outstanding_queries"]
     rows, query_line = report(publish, http, queries, dash, dash_empty, expiry, args)
     write_results(rows, query_line, args, time.time() - started)

@@ -2,6 +2,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from bulletins import feed_cache
 from bulletins.models import Bulletin, Recipient
 
 
@@ -20,10 +21,21 @@ def unacknowledged_immediate(user, now):
     )
 
 
+def kept_urgent(user, now):
+    """`unacknowledged_immediate` as [{pk, title}], kept under the person's feed stamp: what
+    can change it (publish, amend, lift, the clock, their acknowledgements, their unit) changes
+    their feed too. Every signed-in page shows it; unchanged, it costs one Redis round trip."""
+    stamp, kept = feed_cache.lookup(user, now, part="urgent")
+    if kept is not None:
+        return kept["bulletins"]
+    bulletins = [{"pk": b.pk, "title": b.title} for b in unacknowledged_immediate(user, now)]
+    until = feed_cache.valid_until(now)
+    feed_cache.store(user, stamp, now=now, until=until, part="urgent", bulletins=bulletins)
+    return bulletins
+
+
 def urgent(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {
-        "urgent_bulletins": SimpleLazyObject(lambda: unacknowledged_immediate(user, timezone.now()))
-    }
+    return {"urgent_bulletins": SimpleLazyObject(lambda: kept_urgent(user, timezone.now()))}

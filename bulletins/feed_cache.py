@@ -81,10 +81,11 @@ def reader_changed(user):
     bump_counter(cache_key("reader", user.pk))
 
 
-def lookup(user, now):
-    """(stamp, the cached entry if it is still good, else None), in one round trip to Redis."""
+def lookup(user, now, *, part="page"):
+    """(stamp, the cached entry if it is still good, else None), in one round trip to Redis.
+    `part`: the feed page, or another thing kept per person under the same stamp."""
     changed, reader = cache_key("changed"), cache_key("reader", user.pk)
-    page = cache_key("page", user.pk)
+    page = cache_key(part, user.pk)
     found = cache.get_many([changed, reader, page])
     stamp = (
         found.get(changed) or start_counter(changed),
@@ -97,11 +98,11 @@ def lookup(user, now):
     return stamp, None
 
 
-def store(user, stamp, *, now, until, **parts):
+def store(user, stamp, *, now, until, part="page", **parts):
     """Keep `parts` (html, etag, ...) for `user` under `stamp` until `until` at the latest."""
     timeout = max(1, min(MAX_AGE_SECONDS, int((until - now).total_seconds())))
     entry = {"stamp": stamp, "until": until.timestamp(), **parts}
-    cache.set(cache_key("page", user.pk), entry, timeout)
+    cache.set(cache_key(part, user.pk), entry, timeout)
 
 
 def valid_until(now):

@@ -945,6 +945,7 @@ def test_history_query_count_does_not_grow_with_ended_bulletins(
 ):
     _end_many(sergeant, precinct_of_200, 2)
     client.force_login(officer)
+    client.get(reverse("bulletins:history"))  # the urgent banner is kept from here on
     small = queries_for(lambda: client.get(reverse("bulletins:history")))
     _end_many(sergeant, precinct_of_200, 48, start=2)
 

@@ -266,6 +266,43 @@ def test_unacknowledged_immediate_order_shows_a_banner_on_every_page(client, ser
     assert "urgent-banner" not in after
 
 
+def test_the_banner_is_kept_until_something_changes_it(client, sergeant, officer):
+    client.force_login(officer)
+    client.get(reverse("bulletins:history"))
+
+    statements = []
+
+    def collect(execute, sql, *args):
+        statements.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(collect):
+        quiet = client.get(reverse("bulletins:history")).content.decode()
+    published_bulletin(sergeant, sergeant.unit, title="Pair up", priority=1)
+    published = client.get(reverse("bulletins:history")).content.decode()
+
+    banner_query = 'SELECT "bulletins_bulletin"."id", "bulletins_bulletin"."title" FROM'
+    assert statements and not [sql for sql in statements if sql.startswith(banner_query)]
+    assert "urgent-banner" not in quiet
+    assert "urgent-banner" in published and "Pair up" in published
+
+
+def test_the_kept_banner_follows_the_clock(sergeant, officer):
+    from bulletins.context_processors import kept_urgent
+
+    now = timezone.now()
+    order = published_bulletin(sergeant, sergeant.unit, now=now, title="Pair up", priority=1,
+                               effective_at=now + timedelta(minutes=10),
+                               expires_at=now + timedelta(minutes=20))  # fmt: skip
+
+    before = kept_urgent(officer, now)
+    during = kept_urgent(officer, now + timedelta(minutes=11))
+    after = kept_urgent(officer, now + timedelta(minutes=21))
+
+    assert before == [] and after == []
+    assert during == [{"pk": order.pk, "title": "Pair up"}]
+
+
 # The one-statement acknowledgement (PostgreSQL) and the long way it falls back to
 
 
