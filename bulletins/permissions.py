@@ -128,7 +128,24 @@ def visible_bulletins(user):
 
 
 def can_manage(user, bulletin):
-    return manageable_bulletins(user).filter(pk=bulletin.pk).exists()
+    """Whether `manageable_bulletins(user)` holds `bulletin`, decided from its audience units'
+    paths and its agency's (one small query) rather than through that queryset, which costs
+    more to build than to run. A test holds the two to the same answers."""
+    if not user.has_perm(AUTHOR):
+        return False
+    if user.is_superuser:
+        return True
+    root = scope_root(user)
+    if root is None:
+        return False
+    audience = AudienceUnit.objects.filter(bulletin_id=bulletin.pk).values_list(
+        "unit__path", "bulletin__agency__path"
+    )
+    rows = list(audience)
+    return bool(rows) and all(
+        unit_path.startswith(root.path) and agency_path == root.agency_path
+        for unit_path, agency_path in rows
+    )
 
 
 def can_acknowledge(user, bulletin, now):

@@ -195,3 +195,50 @@ def test_state_changes_refuse_get(client, sergeant, bulletins):
 
     assert publish.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert acknowledge.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+def test_can_manage_answers_as_the_manageable_queryset(
+    admin, sergeant, officer, outsider, agency, manhattan, precinct17, squad17, precinct75
+):
+    from bulletins import permissions
+    from portal.models import User
+    from tests.factories import UserFactory, make_unit
+
+    borough_chief = UserFactory(unit=manhattan, role=User.Role.SUPERVISOR)
+    squad_sergeant = UserFactory(unit=squad17, role=User.Role.SUPERVISOR)
+    brooklyn_sergeant = UserFactory(unit=precinct75, role=User.Role.SUPERVISOR)
+    auditor = UserFactory(unit=agency, role=User.Role.AUDITOR)
+    superuser = UserFactory(unit=None, is_superuser=True)
+    other_agency = make_unit("County Police")
+    other_admin = UserFactory(unit=other_agency, role=User.Role.ADMIN)
+    bulletins = [
+        published_bulletin(sergeant, precinct17, title="Precinct"),
+        published_bulletin(squad_sergeant, squad17, title="Squad"),
+        published_bulletin(admin, agency, title="Agency-wide"),
+        published_bulletin(admin, manhattan, title="Borough"),
+        published_bulletin(admin, [precinct17, precinct75], title="Two precincts"),
+        published_bulletin(other_admin, other_agency, title="Other agency"),
+        draft_bulletin(sergeant, precinct17, title="Draft"),
+    ]
+    people = [admin, sergeant, officer, outsider, borough_chief, squad_sergeant,
+              brooklyn_sergeant, auditor, superuser, other_admin]  # fmt: skip
+
+    answers = {
+        (person.email, bulletin.title): (
+            permissions.can_manage(person, bulletin),
+            permissions.manageable_bulletins(person).filter(pk=bulletin.pk).exists(),
+        )
+        for person in people
+        for bulletin in bulletins
+    }
+
+    assert all(fast == slow for fast, slow in answers.values()), answers
+    managed = {key for key, (fast, _) in answers.items() if fast}
+    assert (sergeant.email, "Precinct") in managed
+    assert (sergeant.email, "Squad") in managed
+    assert (sergeant.email, "Two precincts") not in managed
+    assert (borough_chief.email, "Precinct") in managed
+    assert (squad_sergeant.email, "Precinct") not in managed
+    assert (other_admin.email, "Agency-wide") not in managed
+    assert (admin.email, "Other agency") not in managed
+    assert not any(person in (officer.email, auditor.email) for person, _ in managed)
