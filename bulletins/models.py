@@ -321,8 +321,10 @@ class Recipient(models.Model):
     dashboards.
     """
 
-    # Both keys are covered by the composite indexes below: no single-column index to maintain
-    # on the 36,000-row inserts of a publication.
+    # The keys are covered by the composite indexes below: no single-column index to maintain
+    # on the 36,000-row inserts of a publication. Recipients are always looked up by bulletin
+    # or by person; by unit only with the bulletin, through (bulletin, unit). (Deleting a unit
+    # reads the table once for its PROTECT check; units are moved, rarely deleted.)
     bulletin = models.ForeignKey(
         Bulletin, on_delete=models.PROTECT, related_name="recipients", db_index=False
     )
@@ -332,6 +334,7 @@ class Recipient(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         null=True,
+        db_index=False,
         help_text="The person's unit when they were told.",
     )
     added_at = models.DateTimeField()
@@ -375,7 +378,9 @@ class Receipt(models.Model):
 
     version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
     bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="receipts")
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # Looked up by person through the unique (user, version) key: no index of its own to
+    # maintain on every acknowledgement.
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
     opened_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     statement = models.CharField(max_length=300, blank=True)

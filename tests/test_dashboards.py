@@ -329,6 +329,27 @@ def test_the_recipient_table_is_analyzed_after_each_large_change():
     assert int(options["autovacuum_vacuum_threshold"]) <= 36000
 
 
+def test_acknowledgements_and_the_fan_out_write_no_index_a_composite_key_covers():
+    """Receipts by person go through unique (user, version), recipients by unit only with
+    their bulletin: no single-column index to write on every acknowledgement and fan-out row."""
+    with connection.cursor() as cursor:
+        indexed = {
+            table: {
+                tuple(index["columns"])
+                for index in connection.introspection.get_constraints(cursor, table).values()
+                if index["index"] or index["unique"]
+            }
+            for table in ("bulletins_receipt", "bulletins_recipient")
+        }
+
+    assert ("bulletin_id",) in indexed["bulletins_receipt"]  # single columns are seen
+    assert ("user_id",) not in indexed["bulletins_receipt"]
+    assert ("user_id", "version_id") in indexed["bulletins_receipt"]
+    assert ("unit_id",) not in indexed["bulletins_recipient"]
+    assert ("bulletin_id", "unit_id") in indexed["bulletins_recipient"]
+    assert ("user_id", "bulletin_id") in indexed["bulletins_recipient"]
+
+
 def test_both_forms_of_the_slot_agree_on_every_boundary(pairing):
     """width_bucket (PostgreSQL) and the CASE (SQLite, the embedded default) place each
     acknowledgement in the same slot, including one exactly on a limit."""
