@@ -742,7 +742,7 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
         f" ms | {publish_ratio:.2f}x | <= 1.25x; request <= 150 ms | "
         f"{verdict(publish_ratio <= 1.25 and statistics.median(p['request_ms']) <= 150)} |",
         f"| the same publish by the peer | - | notify.send(recipient=<{p['recipients']:,} users>)"
-        f" {med([v * ms for v in p['peer']])} ms | portal {peer_ratio:.1f}x faster | >= 4x | "
+        f" {med([v * ms for v in p['peer']])} ms | portal {peer_ratio:.2f}x faster | >= 4x | "
         f"{verdict(peer_ratio >= 4)} |",
         f"| officer feed, 20 in force, full layout, 16 connections | {col(feed['portal16'], 'rps')}"
         f" req/s, p50 {col(feed['portal16'], 'p50_us', 1 / ms, 1)} ms, p99 "
