@@ -266,6 +266,20 @@ def test_unacknowledged_immediate_order_shows_a_banner_on_every_page(client, ser
     assert "urgent-banner" not in after
 
 
+def test_record_open_says_whether_it_recorded_the_first_open(sergeant, officer):
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    version = bulletin.versions.get()
+    now = timezone.now()
+
+    first = reading.record_open(bulletin, version, user=officer, now=now)
+    again = reading.record_open(bulletin, version, user=officer, now=now + timedelta(minutes=5))
+
+    assert (first, again) == (True, False)
+    receipt = Receipt.objects.get(user=officer, version=version)
+    assert receipt.opened_at == now
+    assert Recipient.objects.get(bulletin=bulletin, user=officer).first_opened_at == now
+
+
 def test_the_banner_is_kept_until_something_changes_it(client, sergeant, officer):
     client.force_login(officer)
     client.get(reverse("bulletins:history"))

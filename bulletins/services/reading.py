@@ -29,17 +29,21 @@ def _ensure_recipient(bulletin, user, now):
 def record_open(bulletin, version, *, user, now):
     """Records the first time `user` opened `version`. Returns True when this call did."""
     _ensure_recipient(bulletin, user, now)
-    created = Receipt.objects.bulk_create(
-        [Receipt(bulletin=bulletin, version=version, user=user, opened_at=now)],
-        ignore_conflicts=True,
-    )
+    # One statement that says whether it wrote the row (bulk_create(ignore_conflicts=True)
+    # returns its objects either way); a concurrent first open meets the unique key.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OPEN_SQL.format(receipt=Receipt._meta.db_table),
+            [bulletin.pk, version.pk, user.pk, connection.ops.adapt_datetimefield_value(now)],
+        )
+        created = cursor.fetchone() is not None
     first = Recipient.objects.filter(
         bulletin=bulletin, user=user, first_opened_at__isnull=True
     ).update(first_opened_at=now)
     feed_cache.reader_changed(user)
     if first:  # a first open (of someone just told, too) changes the bulletin's figures
         coverage_cache.recipients_changed(bulletin.pk)
-    return bool(created)
+    return created
 
 
 def _acknowledged(bulletin_id, user):
@@ -75,6 +79,12 @@ ON CONFLICT (user_id, version_id) DO UPDATE SET
     user_agent = EXCLUDED.user_agent
 WHERE {receipt}.acknowledged_at IS NULL
 """
+# The receipt of a first open (nothing acknowledged, no evidence of how yet).
+_OPEN_SQL = (
+    "INSERT INTO {receipt} " + _RECEIPT_COLUMNS
+    + " VALUES (%s, %s, %s, %s, NULL, '', '', '', NULL, '')"
+    + " ON CONFLICT (user_id, version_id) DO NOTHING RETURNING id"
+)  # fmt: skip
 _ACKNOWLEDGE_SQL = (
     "INSERT INTO {receipt} " + _RECEIPT_COLUMNS
     + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + _RECEIPT_UPSERT + "RETURNING id"
