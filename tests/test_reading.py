@@ -301,7 +301,7 @@ def test_the_banner_is_kept_until_something_changes_it(client, sergeant, officer
     assert "urgent-banner" in published and "Pair up" in published
 
 
-def test_the_kept_banner_follows_the_clock(sergeant, officer):
+def test_the_kept_banner_follows_the_clock(sergeant, officer, django_assert_num_queries):
     from bulletins.context_processors import kept_urgent
 
     now = timezone.now()
@@ -309,7 +309,8 @@ def test_the_kept_banner_follows_the_clock(sergeant, officer):
                                effective_at=now + timedelta(minutes=10),
                                expires_at=now + timedelta(minutes=20))  # fmt: skip
 
-    before = kept_urgent(officer, now)
+    with django_assert_num_queries(1):  # the Orders and when the clock next changes them
+        before = kept_urgent(officer, now)
     during = kept_urgent(officer, now + timedelta(minutes=11))
     after = kept_urgent(officer, now + timedelta(minutes=21))
 
