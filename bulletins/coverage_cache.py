@@ -15,7 +15,8 @@ mark in its place (`fill_on_leave`). A commander's page refreshes every 30 s; wh
 acknowledge, each refresh recomputes, and when they stop, the figures cost one Redis round trip.
 """
 
-from django.core.cache import cache
+from datetime import timedelta
+
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -40,28 +41,20 @@ def _scope(user):
 
 def lookup(bulletin, user, now):
     """(stamp, the kept figures if still good, else None), in one round trip to Redis."""
-    changed = feed_cache.cache_key("changed")
-    recipients = feed_cache.cache_key("recipients", bulletin.pk)
-    figures = feed_cache.cache_key("coverage", bulletin.pk, _scope(user))
-    found = cache.get_many([changed, recipients, figures])
-    stamp = (
-        found.get(changed) or feed_cache.start_counter(changed),
-        found.get(recipients) or feed_cache.start_counter(recipients),
-        bulletin.version, bulletin.ack_version, bulletin.status, bulletin.ended_at,
-        bulletin.expires_at,
-    )  # fmt: skip
-    entry = found.get(figures)
-    if entry and entry["stamp"] == stamp and now.timestamp() < entry["until"]:
-        return stamp, entry
-    return stamp, None
+    counters = [feed_cache.cache_key("changed"), feed_cache.cache_key("recipients", bulletin.pk)]
+    state = (bulletin.version, bulletin.ack_version, bulletin.status, bulletin.ended_at,
+             bulletin.expires_at)  # fmt: skip
+    return feed_cache.kept(counters, state, _key(bulletin, user), now)
 
 
 def store(bulletin, user, stamp, *, now, **parts):
     """Keep `parts` (html, outstanding, ...) for the scope of `user` under `stamp`."""
-    entry = {"stamp": stamp, "until": now.timestamp() + MAX_AGE_SECONDS, **parts}
-    key = feed_cache.cache_key("coverage", bulletin.pk, _scope(user))
-    cache.set(key, entry, MAX_AGE_SECONDS)
-    return entry
+    until = now + timedelta(seconds=MAX_AGE_SECONDS)
+    return feed_cache.keep(_key(bulletin, user), stamp, now=now, until=until, **parts)
+
+
+def _key(bulletin, user):
+    return feed_cache.cache_key("coverage", bulletin.pk, _scope(user))
 
 
 def fill_on_leave(html, on_leave):

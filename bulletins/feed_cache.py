@@ -81,28 +81,37 @@ def reader_changed(user):
     bump_counter(cache_key("reader", user.pk))
 
 
-def lookup(user, now, *, part="page"):
-    """(stamp, the cached entry if it is still good, else None), in one round trip to Redis.
-    `part`: the feed page, or another thing kept per person under the same stamp."""
-    changed, reader = cache_key("changed"), cache_key("reader", user.pk)
-    page = cache_key(part, user.pk)
-    found = cache.get_many([changed, reader, page])
-    stamp = (
-        found.get(changed) or start_counter(changed),
-        found.get(reader) or start_counter(reader),
-        user.unit_id, user.role, user.member_class, user.is_active, user.is_superuser, user.name,
-    )  # fmt: skip
-    entry = found.get(page)
+def kept(counters, extras, key, now):
+    """(stamp, the entry kept under `key` if it was kept under this stamp and has not run out,
+    else None), in one round trip to Redis. The stamp is the counters' values, then `extras`."""
+    found = cache.get_many([*counters, key])
+    stamp = (*(found.get(counter) or start_counter(counter) for counter in counters), *extras)
+    entry = found.get(key)
     if entry and entry["stamp"] == stamp and now.timestamp() < entry["until"]:
         return stamp, entry
     return stamp, None
 
 
-def store(user, stamp, *, now, until, part="page", **parts):
-    """Keep `parts` (html, etag, ...) for `user` under `stamp` until `until` at the latest."""
+def keep(key, stamp, *, now, until, **parts):
+    """Keep `parts` under `key` and `stamp` until `until` (at most MAX_AGE_SECONDS)."""
     timeout = max(1, min(MAX_AGE_SECONDS, int((until - now).total_seconds())))
     entry = {"stamp": stamp, "until": until.timestamp(), **parts}
-    cache.set(cache_key(part, user.pk), entry, timeout)
+    cache.set(key, entry, timeout)
+    return entry
+
+
+def lookup(user, now, *, part="page"):
+    """(stamp, the cached entry if it is still good, else None), in one round trip to Redis.
+    `part`: the feed page, or another thing kept per person under the same stamp."""
+    counters = [cache_key("changed"), cache_key("reader", user.pk)]
+    person = (user.unit_id, user.role, user.member_class, user.is_active, user.is_superuser,
+              user.name)  # fmt: skip
+    return kept(counters, person, cache_key(part, user.pk), now)
+
+
+def store(user, stamp, *, now, until, part="page", **parts):
+    """Keep `parts` (html, etag, ...) for `user` under `stamp` until `until` at the latest."""
+    keep(cache_key(part, user.pk), stamp, now=now, until=until, **parts)
 
 
 def valid_until(now):
