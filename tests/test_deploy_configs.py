@@ -92,16 +92,18 @@ def test_environment_example_names_what_production_requires():
 
 
 def test_the_wsgi_module_imports_every_view_before_the_first_request():
-    """With preload_app, gunicorn's master imports portal.wsgi once; the URLconf (views, API)
-    and the Celery task registry must come with it, not with each worker's first request."""
+    """With preload_app, gunicorn's master imports portal.wsgi once; the URLconf (views, API),
+    the table `reverse()` reads and the Celery task registry must come with it, not with each
+    worker's first request."""
     import os
     import subprocess
     import sys
 
     probe = (
         "import sys, portal.wsgi; from portal.celery import app; "
+        "from django.urls import get_resolver; "
         "print(all(m in sys.modules for m in ('bulletins.views', 'bulletins.api.views', "
-        "'bulletins.tasks', 'portal.tasks')) and app.finalized)"
+        "'bulletins.tasks', 'portal.tasks')) and app.finalized and get_resolver()._populated)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
