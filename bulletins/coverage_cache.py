@@ -26,9 +26,13 @@ MAX_AGE_SECONDS = 60
 ON_LEAVE_MARK = "\x00on-leave\x00"
 
 
+def recipients_key(bulletin_id):
+    return feed_cache.cache_key("recipients", bulletin_id)
+
+
 def recipients_changed(bulletin_id):
     """Someone was told, opened or acknowledged `bulletin_id`: its figures changed."""
-    feed_cache.bump_counter(feed_cache.cache_key("recipients", bulletin_id))
+    feed_cache.bump_counter(recipients_key(bulletin_id))
 
 
 def _scope(user):
@@ -41,7 +45,7 @@ def _scope(user):
 
 def lookup(bulletin, user, now):
     """(stamp, the kept figures if still good, else None), in one round trip to Redis."""
-    counters = [feed_cache.cache_key("changed"), feed_cache.cache_key("recipients", bulletin.pk)]
+    counters = [feed_cache.cache_key("changed"), recipients_key(bulletin.pk)]
     state = (bulletin.version, bulletin.ack_version, bulletin.status, bulletin.ended_at,
              bulletin.expires_at)  # fmt: skip
     return feed_cache.kept(counters, state, _key(bulletin, user), now)

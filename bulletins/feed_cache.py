@@ -56,19 +56,28 @@ def start_counter(key):
     return cache.get(key)
 
 
-def _bump(key):
-    try:
-        cache.incr(key)
-    except ValueError:
+def _bump(keys):
+    """Add one to each counter of `keys` (in one round trip where the cache can), starting
+    those that do not exist."""
+    if hasattr(cache, "incr_many"):
+        missing = [key for key, value in cache.incr_many(keys).items() if value is None]
+    else:  # the embedded default's file cache
+        missing = []
+        for key in keys:
+            try:
+                cache.incr(key)
+            except ValueError:
+                missing.append(key)
+    for key in missing:
         start_counter(key)
 
 
-def bump_counter(key):
-    """Bumps `key` now (the same request sees the change) and after commit (a page built from
-    the old rows meanwhile is not kept); outside a transaction, once."""
-    _bump(key)
+def bump_counter(*keys):
+    """Bumps the counters `keys` now (the same request sees the change) and after commit (a
+    page built from the old rows meanwhile is not kept); outside a transaction, once."""
+    _bump(keys)
     if connection.in_atomic_block:  # outside one, the change has committed already
-        transaction.on_commit(lambda: _bump(key))
+        transaction.on_commit(lambda: _bump(keys))
 
 
 def bulletins_changed():
@@ -76,9 +85,13 @@ def bulletins_changed():
     bump_counter(cache_key("changed"))
 
 
+def reader_key(user):
+    return cache_key("reader", user.pk)
+
+
 def reader_changed(user):
     """This person's feed changed (they opened or acknowledged something)."""
-    bump_counter(cache_key("reader", user.pk))
+    bump_counter(reader_key(user))
 
 
 def kept(counters, extras, key, now):
@@ -103,7 +116,7 @@ def keep(key, stamp, *, now, until, **parts):
 def lookup(user, now, *, part="page"):
     """(stamp, the cached entry if it is still good, else None), in one round trip to Redis.
     `part`: the feed page, or another thing kept per person under the same stamp."""
-    counters = [cache_key("changed"), cache_key("reader", user.pk)]
+    counters = [cache_key("changed"), reader_key(user)]
     person = (user.unit_id, user.role, user.member_class, user.is_active, user.is_superuser,
               user.name)  # fmt: skip
     return kept(counters, person, cache_key(part, user.pk), now)

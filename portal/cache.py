@@ -7,7 +7,8 @@ several cache calls (session, rate limit, feed version), so that is measurable p
 command), so one per pool is kept and reused.
 
 Django's `incr()` also asks EXISTS, then INCRBY: two round trips, and a key that expires between
-them comes back as a fresh counter starting at `delta`. Here it is one server-side script.
+them comes back as a fresh counter starting at `delta`. Here it is one server-side script, and
+`incr_many()` bumps several counters in one round trip.
 """
 
 from django.core.cache.backends import redis
@@ -19,23 +20,43 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 return false
 """
+# The same for each of KEYS: its new value, or nil where it does not exist.
+INCR_EACH_IF_EXISTS = """
+local values = {}
+for i, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then
+        values[i] = redis.call('INCRBY', key, ARGV[1])
+    else
+        values[i] = false
+    end
+end
+return values
+"""
 
 
 class RedisCacheClient(redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients = {}
-        self._incr_scripts = {}
+        self._scripts = {}
+
+    def _script(self, client, source):
+        """EVALSHA of `source`, loading it on first use (or after a restart)."""
+        script = self._scripts.get((id(client), source))
+        if script is None:
+            script = self._scripts[id(client), source] = client.register_script(source)
+        return script
 
     def incr(self, key, delta):
         client = self.get_client(key, write=True)
-        script = self._incr_scripts.get(id(client))
-        if script is None:  # EVALSHA, loading the script on first use (or after a restart)
-            script = self._incr_scripts[id(client)] = client.register_script(INCR_IF_EXISTS)
-        value = script(keys=[key], args=[delta])
+        value = self._script(client, INCR_IF_EXISTS)(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
+
+    def incr_many(self, keys, delta):
+        client = self.get_client(keys[0], write=True)
+        return self._script(client, INCR_EACH_IF_EXISTS)(keys=keys, args=[delta])
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)
@@ -64,3 +85,10 @@ class RedisCache(redis.RedisCache):
             pipe.expire(key, timeout, nx=True)
             count, _ = pipe.execute()
         return count
+
+    def incr_many(self, keys, delta=1):
+        """{key: its value after adding `delta`, or None where it does not exist}, for every
+        key, in one round trip (`incr()` of each, without the ValueError)."""
+        made = {self.make_and_validate_key(key): key for key in keys}
+        values = self._cache.incr_many(list(made), delta)
+        return dict(zip(made.values(), values, strict=True))
