@@ -1,9 +1,27 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(task=None, **kwargs):
+    """Around each task, what Django does around each request: drop a database connection that
+    is broken or older than CONN_MAX_AGE, and check the next one's health before use.
+
+    Celery's own Django fix-up closes the connection before and after every task instead (a new
+    PostgreSQL backend per task, cold caches included) unless CELERY_DB_REUSE_MAX is set; the
+    settings set it, so the fix-up only recycles the connection every few hundred tasks. A task
+    run eagerly belongs to its caller's request or transaction and is left alone."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -249,6 +249,9 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Workers keep their database connection between tasks, as web processes do between requests
+# (portal.celery closes old ones around each task); Celery's fix-up recycles it every 500 tasks.
+CELERY_DB_REUSE_MAX = 500
 # One queue per deployment; test runs pick their own so parallel runs never take each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)

@@ -220,3 +220,28 @@ def test_reminders_and_escalation_follow_the_cadence_on_a_real_worker(
     reminded = Notification.objects.filter(event__bulletin=order, event__event="reminder")
     wait_for(lambda: reminded.filter(sent_at__isnull=False).count() == 1, message="the email")
     assert list(reminded.values_list("user_id", flat=True)) == [officer.pk]
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_as_a_web_process_does():
+    from types import SimpleNamespace
+
+    from celery.fixups.django import DjangoWorkerFixup
+
+    from portal.celery import close_old_connections
+
+    # Celery's fix-up would close the connection around every task without this.
+    assert DjangoWorkerFixup(celery_app).db_reuse_max == settings.CELERY_DB_REUSE_MAX > 0
+    task = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+    connection.ensure_connection()
+    opened = connection.connection
+
+    close_old_connections(task=task)
+    assert connection.connection is opened  # younger than CONN_MAX_AGE: kept
+
+    connection.close_at = time.monotonic() - 1
+    eager = SimpleNamespace(request=SimpleNamespace(is_eager=True))
+    close_old_connections(task=eager)
+    assert connection.connection is opened  # an eager task is its caller's business
+
+    close_old_connections(task=task)
+    assert connection.connection is None  # too old: closed, the next task connects afresh
