@@ -18,7 +18,7 @@ worker_class = "gthread"
 # restart at once. A process levels off at about 100 MB once its caches are warm (`make bench`,
 # about 100,000 requests). At 20,000, processes restarted inside the bench's measured feed and
 # acknowledge runs (a minute or two apart at shift-change rates), and the requests queued behind
-# a restart set the p99: the feed's was 110-143 ms in those runs, 61-75 ms in the runs since.
+# a restart set the p99: the feed's was 110-143 ms in those runs, 61-92 ms in the runs since.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 100000))
 max_requests_jitter = max_requests // 10
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
