@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.core.cache import cache as django_cache
 from django.test import Client
 
 from portal import mfa, sessions
@@ -31,6 +32,31 @@ class PortalClient(Client):
         if mfa.requires_mfa(user):
             session[MFA_ENROLLED] = user.pk
         session.save()
+
+
+class RedisCommands:
+    """The commands the shared client sends to Redis, by name, while inside the block."""
+
+    def __enter__(self):
+        self.client = django_cache._cache.get_client(write=True)
+        self.sent = []
+        original = self.client.execute_command
+
+        def counting(*args, **kwargs):
+            self.sent.append(args[0])
+            return original(*args, **kwargs)
+
+        self.client.execute_command = counting
+        return self.sent
+
+    def __exit__(self, *exc):
+        del self.client.execute_command
+
+
+@pytest.fixture
+def redis_commands():
+    """`with redis_commands() as sent:` - the Redis commands sent inside the block."""
+    return RedisCommands
 
 
 @pytest.fixture

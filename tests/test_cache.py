@@ -58,31 +58,12 @@ def test_a_hit_counts_and_sets_its_expiry_once():
     cache.delete(key)
 
 
-class Commands:
-    """The commands the shared client sends to Redis, by name, while inside the block."""
-
-    def __enter__(self):
-        self.client = cache._cache.get_client(write=True)
-        self.sent = []
-        original = self.client.execute_command
-
-        def counting(*args, **kwargs):
-            self.sent.append(args[0])
-            return original(*args, **kwargs)
-
-        self.client.execute_command = counting
-        return self.sent
-
-    def __exit__(self, *exc):
-        del self.client.execute_command
-
-
-def test_incr_is_one_round_trip_and_refuses_a_missing_key():
+def test_incr_is_one_round_trip_and_refuses_a_missing_key(redis_commands):
     key = "test:cache:incr"
     cache.delete(key)
     cache.set(key, 40, 30)
     cache.incr(key)  # the first use loads the script into Redis
-    with Commands() as sent:
+    with redis_commands() as sent:
         assert cache.incr(key) == 42
         assert cache.incr(key, 8) == 50
     assert sent == ["EVALSHA", "EVALSHA"]
@@ -93,13 +74,13 @@ def test_incr_is_one_round_trip_and_refuses_a_missing_key():
     assert cache.get(key) is None  # refused, not started at 1
 
 
-def test_incr_many_counts_every_key_that_exists_in_one_round_trip():
+def test_incr_many_counts_every_key_that_exists_in_one_round_trip(redis_commands):
     keys = ["test:cache:many:a", "test:cache:many:missing", "test:cache:many:b"]
     cache.delete_many(keys)
     cache.set_many({keys[0]: 10, keys[2]: 7}, 30)
     cache.incr_many(keys)  # the first use loads the script into Redis
 
-    with Commands() as sent:
+    with redis_commands() as sent:
         values = cache.incr_many(keys, 5)
 
     assert sent == ["EVALSHA"]

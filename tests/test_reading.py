@@ -369,19 +369,20 @@ def test_acknowledging_at_once_writes_the_same_evidence_as_the_long_way(sergeant
     assert audit.first_broken_link() == (None, sealed)
 
 
-def test_an_acknowledgement_bumps_the_feed_and_the_figures_in_one_round_trip(sergeant, precinct17):
+def test_an_acknowledgement_bumps_the_feed_and_the_figures_in_one_round_trip(
+    sergeant, precinct17, redis_commands
+):
     from django.core.cache import cache
 
     from bulletins import coverage_cache, feed_cache
     from tests.factories import UserFactory
-    from tests.test_cache import Commands
 
     officer = UserFactory(unit=precinct17)
     bulletin = published_bulletin(sergeant, precinct17)
     keys = [feed_cache.reader_key(officer), coverage_cache.recipients_key(bulletin.pk)]
     before = [feed_cache.start_counter(key) for key in keys]
 
-    with Commands() as sent:
+    with redis_commands() as sent:
         assert reading.acknowledge_at_once(
             bulletin.pk, user=officer, version_number=1, now=timezone.now(),
             auth_method="password", request=_ack_request(),
