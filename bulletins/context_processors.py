@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -43,7 +41,7 @@ def kept_urgent(user, now):
     bulletins = [{"pk": order.pk, "title": order.title} for order in in_force[:SHOWN]]
     moments = [order.effective_at for order in orders if order.effective_at > now]
     moments += [order.expires_at for order in in_force if order.expires_at]
-    until = min([now + timedelta(seconds=feed_cache.MAX_AGE_SECONDS), *moments])
+    until = feed_cache.until_next(now, moments)
     feed_cache.store(user, stamp, now=now, until=until, part="urgent", bulletins=bulletins)
     return bulletins
 

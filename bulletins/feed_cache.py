@@ -127,13 +127,19 @@ def store(user, stamp, *, now, until, part="page", **parts):
     keep(cache_key(part, user.pk), stamp, now=now, until=until, **parts)
 
 
+def until_next(now, moments):
+    """How long something kept may live: until the first of `moments` (when the clock changes
+    it), and never more than MAX_AGE_SECONDS."""
+    return min([now + timedelta(seconds=MAX_AGE_SECONDS), *moments])
+
+
 def valid_until(now):
     """The next time the clock changes which bulletins are in force (or MAX_AGE_SECONDS)."""
     upcoming = Bulletin.objects.filter(status__in=Bulletin.LIVE_STATUSES).aggregate(
         start=Min("effective_at", filter=Q(effective_at__gt=now)),
         end=Min("expires_at", filter=Q(expires_at__gt=now)),
     )
-    return min([now + timedelta(seconds=MAX_AGE_SECONDS), *filter(None, upcoming.values())])
+    return until_next(now, filter(None, upcoming.values()))
 
 
 def age_mark(since):
