@@ -1,29 +1,52 @@
-"""A bulletin's coverage figures, kept while nothing they count has changed.
+"""A bulletin's coverage figures: kept, and computed again by the workers while someone watches.
 
 The figures of one bulletin as one scope sees them (the rendered `_coverage_figures.html`) are
-kept under a stamp and served while the stamp still holds:
+kept under a stamp:
 
 - the bulletin's own counter, bumped by every write to its recipient rows (told, opened,
   acknowledged) - `recipients_changed(bulletin_id)`;
 - the agency-wide counter of the feed cache, bumped by publish, amend, lift, the clock and moves
   in the unit tree - `feed_cache.bulletins_changed()`;
-- the bulletin's version, the version to acknowledge, its status and its end;
+- the bulletin's version, the version to acknowledge, its status and its end (its state).
 
-and for at most MAX_AGE_SECONDS, since the timeline runs to the moment the figures were
-computed (the page says when). Who is on leave is read at every view: the kept figures carry a
-mark in its place (`fill_on_leave`). A commander's page refreshes every 30 s; while officers
-acknowledge, each refresh recomputes, and when they stop, the figures cost one Redis round trip.
+A view shows the kept figures
+
+- while the stamp holds, for at most MAX_AGE_SECONDS (the timeline runs to the moment they were
+  computed, and the page says when: "Figures as of 22:23:26");
+- or, once the counts have moved, for `stale_seconds()` after they were computed: meanwhile the
+  workers compute them again (`refresh_watched`, every COVERAGE_REFRESH_SECONDS for every
+  bulletin and scope someone looked at in the last WATCH_SECONDS), so at shift change, while
+  thousands acknowledge, a commander's page is served from the figures of a few seconds ago and
+  the request never scans the 36,000 rows;
+
+and computes them in the request otherwise: the first view, a change of the bulletin's state
+(amended, lifted, ended: never shown from before it), or workers that have fallen behind. Who is
+on leave is read at every view: the kept figures carry a mark in its place (`fill_on_leave`).
 """
 
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.cache import cache
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from bulletins import feed_cache, permissions
+from bulletins.models import Recipient
+from bulletins.services import tracking
+from portal.models import User
 
 MAX_AGE_SECONDS = 60
+REFRESH_AFTER_SECONDS = 30  # the workers compute unchanged figures again at this age
+WATCH_SECONDS = 120  # a page open refreshes every 30 s, and so stays watched
 ON_LEAVE_MARK = "\x00on-leave\x00"
+
+
+def stale_seconds():
+    """How long figures whose counts have moved are still shown: three of the workers' runs."""
+    return 3 * settings.COVERAGE_REFRESH_SECONDS
 
 
 def recipients_key(bulletin_id):
@@ -35,7 +58,7 @@ def recipients_changed(bulletin_id):
     feed_cache.bump_counter(recipients_key(bulletin_id))
 
 
-def _scope(user):
+def scope_of(user):
     """Everyone whose scope has the same root sees the same figures."""
     if user.is_superuser:
         return "all"
@@ -43,22 +66,116 @@ def _scope(user):
     return root.pk if root is not None else "none"
 
 
-def lookup(bulletin, user, now):
-    """(stamp, the kept figures if still good, else None), in one round trip to Redis."""
+def _key(bulletin_id, scope):
+    return feed_cache.cache_key("coverage", bulletin_id, scope)
+
+
+def _watch_key(bulletin_id, scope):
+    return feed_cache.cache_key("coverage-watch", bulletin_id, scope)
+
+
+def _watched_key():
+    return feed_cache.cache_key("coverage-watched")
+
+
+def _read(bulletin, scope, *keys):
     counters = [feed_cache.cache_key("changed"), recipients_key(bulletin.pk)]
     state = (bulletin.version, bulletin.ack_version, bulletin.status, bulletin.ended_at,
              bulletin.expires_at)  # fmt: skip
-    return feed_cache.kept(counters, state, _key(bulletin, user), now)
+    return feed_cache.read_stamp(counters, state, _key(bulletin.pk, scope), *keys)
 
 
-def store(bulletin, user, stamp, *, now, **parts):
-    """Keep `parts` (html, outstanding, ...) for the scope of `user` under `stamp`."""
-    until = now + timedelta(seconds=MAX_AGE_SECONDS)
-    return feed_cache.keep(_key(bulletin, user), stamp, now=now, until=until, **parts)
+def _same_state(entry, stamp):
+    """The kept entry is of the bulletin as it is now (the stamp's state part is the same)."""
+    return entry is not None and entry["stamp"][2:] == stamp[2:]
 
 
-def _key(bulletin, user):
-    return feed_cache.cache_key("coverage", bulletin.pk, _scope(user))
+def shown(entry, stamp, now):
+    """Whether a view at `now` shows the kept `entry` under the current `stamp`."""
+    if not _same_state(entry, stamp):
+        return False
+    if entry["stamp"] == stamp and now.timestamp() < entry["until"]:
+        return True
+    return now.timestamp() - entry["as_of"] < stale_seconds()
+
+
+def figures(bulletin, user, now):
+    """The figures of `bulletin` in the scope of `user` ({"html", "outstanding", "as_of"}):
+    kept ones if `shown`, else computed now and kept. One round trip to Redis when kept; the
+    view also marks the figures as watched, so that the workers keep them current."""
+    scope = scope_of(user)
+    watch_key = _watch_key(bulletin.pk, scope)
+    stamp, found = _read(bulletin, scope, watch_key)
+    if watch_key not in found:
+        _watch(bulletin.pk, scope, user)
+    entry = found.get(_key(bulletin.pk, scope))
+    if shown(entry, stamp, now):
+        return entry
+    return compute(bulletin, user, scope, stamp, now)
+
+
+def _watch(bulletin_id, scope, user):
+    """Mark the figures of (bulletin, scope) as looked at by `user`, for WATCH_SECONDS."""
+    cache.set(_watch_key(bulletin_id, scope), user.pk, WATCH_SECONDS)
+    watched = cache.get(_watched_key()) or set()
+    if (bulletin_id, scope) not in watched:
+        cache.set(_watched_key(), watched | {(bulletin_id, scope)}, 24 * 3600)
+
+
+def compute(bulletin, user, scope, stamp, now):
+    """Compute the figures (one GROUP BY over the recipients in scope), render and keep them."""
+    recipients = permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+    coverage = tracking.Coverage(bulletin, recipients, now=now)
+    summary = coverage.summary(on_leave=False)
+    context = {
+        "bulletin": bulletin,
+        "as_of": now,
+        "summary": summary,
+        "on_leave_mark": ON_LEAVE_MARK,
+        "versions": coverage.versions(),
+        "units": tracking.group_breakdown(coverage.units()),
+        "timeline": coverage.timeline(),
+    }
+    # No request: the figures are shared by everyone of the scope, so nothing of the viewer.
+    html = render_to_string("bulletins/_coverage_figures.html", context)
+    return feed_cache.keep(
+        _key(bulletin.pk, scope), stamp, now=now, until=now + timedelta(seconds=MAX_AGE_SECONDS),
+        html=html, outstanding=summary["outstanding"], as_of=now.timestamp(),
+    )  # fmt: skip
+
+
+def refresh_watched():
+    """Compute again the figures looked at within WATCH_SECONDS whose counts have moved, or
+    that are REFRESH_AFTER_SECONDS old, each as the person who last looked at them sees them.
+    Figures no longer looked at, or whose viewer may no longer follow them, are dropped (the
+    next view marks them again). The workers run this every COVERAGE_REFRESH_SECONDS. Returns
+    how many it computed."""
+    watched = cache.get(_watched_key()) or set()
+    keys = {entry: _watch_key(*entry) for entry in watched}
+    viewers = cache.get_many(list(keys.values())) if keys else {}
+    people = User.objects.in_bulk({viewers[key] for key in keys.values() if key in viewers})
+    dropped, computed = set(), 0
+    for (bulletin_id, scope), key in sorted(keys.items(), key=str):
+        user = people.get(viewers.get(key))
+        bulletin = None
+        if user is not None and user.is_active and scope_of(user) == scope:
+            bulletin = permissions.trackable_bulletins(user).filter(pk=bulletin_id).first()
+        if bulletin is None:
+            dropped.add((bulletin_id, scope))
+            continue
+        stamp, found = _read(bulletin, scope)
+        entry, now = found.get(_key(bulletin_id, scope)), timezone.now()
+        if (
+            entry is None
+            or entry["stamp"] != stamp
+            or now.timestamp() - entry["as_of"] >= REFRESH_AFTER_SECONDS
+        ):
+            compute(bulletin, user, scope, stamp, now)
+            computed += 1
+    if dropped:  # read again: a view may have added one meanwhile
+        cache.delete_many([keys[entry] for entry in dropped])
+        cache.set(_watched_key(), (cache.get(_watched_key()) or set()) - dropped, 24 * 3600)
+    return computed
 
 
 def fill_on_leave(html, on_leave):

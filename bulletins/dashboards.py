@@ -10,7 +10,6 @@ from django.core.paginator import Paginator
 from django.db.models import Count, F, Q
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -73,14 +72,16 @@ def coverage_overview(request):
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_GET
 def bulletin_coverage(request, pk):
-    """One bulletin's figures, from one GROUP BY over its recipients, kept while nothing they
-    count changes (`coverage_cache`); they refresh on their own every 30 s (htmx). Who is
-    outstanding is one tap away (`bulletin_outstanding`)."""
+    """One bulletin's figures, from one GROUP BY over its recipients, kept and computed again
+    by the workers while someone watches (`coverage_cache`); they refresh on their own every
+    30 s (htmx). Who is outstanding is one tap away (`bulletin_outstanding`)."""
     now = timezone.now()
     bulletin = _trackable_or_404(request.user, pk)
-    recipients = _scoped_recipients(request.user, bulletin)
-    figures = _coverage_figures(request, bulletin, recipients, now)
-    on_leave = tracking.outstanding_on_leave(bulletin, recipients) if figures["outstanding"] else 0
+    figures = coverage_cache.figures(bulletin, request.user, now)
+    on_leave = 0
+    if figures["outstanding"]:
+        recipients = _scoped_recipients(request.user, bulletin)
+        on_leave = tracking.outstanding_on_leave(bulletin, recipients)
     html = coverage_cache.fill_on_leave(figures["html"], on_leave)
     if request.htmx and request.htmx.target == "coverage-figures":
         return HttpResponse(html)
@@ -93,30 +94,6 @@ def bulletin_coverage(request, pk):
         "refresh_seconds": REFRESH_SECONDS,
     }
     return render(request, "bulletins/coverage.html", context | _chase_context(request, bulletin))
-
-
-def _coverage_figures(request, bulletin, recipients, now):
-    """The rendered figures of `bulletin` in the scope of `request.user`: kept ones if nothing
-    they count has changed, else computed now and kept."""
-    stamp, kept = coverage_cache.lookup(bulletin, request.user, now)
-    if kept is not None:
-        return kept
-    coverage = tracking.Coverage(bulletin, recipients, now=now)
-    summary = coverage.summary(on_leave=False)
-    context = {
-        "bulletin": bulletin,
-        "as_of": now,
-        "summary": summary,
-        "on_leave_mark": coverage_cache.ON_LEAVE_MARK,
-        "versions": coverage.versions(),
-        "units": tracking.group_breakdown(coverage.units()),
-        "timeline": coverage.timeline(),
-    }
-    # No request: the figures are shared by everyone of the scope, so nothing of the viewer.
-    html = render_to_string("bulletins/_coverage_figures.html", context)
-    return coverage_cache.store(
-        bulletin, request.user, stamp, now=now, html=html, outstanding=summary["outstanding"]
-    )
 
 
 @never_cache

@@ -94,11 +94,18 @@ def reader_changed(user):
     bump_counter(reader_key(user))
 
 
+def read_stamp(counters, extras, *keys):
+    """(stamp, {key: value} of those of `keys` that exist), in one round trip to Redis. The
+    stamp is the counters' values (each started if missing), then `extras`."""
+    found = cache.get_many([*counters, *keys])
+    stamp = (*(found.get(counter) or start_counter(counter) for counter in counters), *extras)
+    return stamp, found
+
+
 def kept(counters, extras, key, now):
     """(stamp, the entry kept under `key` if it was kept under this stamp and has not run out,
-    else None), in one round trip to Redis. The stamp is the counters' values, then `extras`."""
-    found = cache.get_many([*counters, key])
-    stamp = (*(found.get(counter) or start_counter(counter) for counter in counters), *extras)
+    else None), in one round trip to Redis."""
+    stamp, found = read_stamp(counters, extras, key)
     entry = found.get(key)
     if entry and entry["stamp"] == stamp and now.timestamp() < entry["until"]:
         return stamp, entry

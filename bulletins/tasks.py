@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from bulletins import notifications
+from bulletins import coverage_cache, notifications
 from bulletins.models import NotificationEvent
 from bulletins.services import authoring, clock
 
@@ -23,6 +23,13 @@ def sweep_task(now=None):
     if any(done.values()):
         log.info("sweep recorded %s", done)
     return done
+
+
+@shared_task(time_limit=60, soft_time_limit=50)
+def refresh_coverage_task():
+    """Coverage figures someone is watching, computed again when their counts have moved (beat
+    runs this every COVERAGE_REFRESH_SECONDS)."""
+    return coverage_cache.refresh_watched()
 
 
 @shared_task(time_limit=300, soft_time_limit=280)

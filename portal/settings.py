@@ -257,6 +257,9 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
 # Audit events are written unsealed and chained this often (portal.audit.seal).
 AUDIT_SEAL_INTERVAL_SECONDS = env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5)
+# Coverage figures someone is watching are computed again this often while their counts move;
+# a view shows figures up to three times this old (bulletins.coverage_cache).
+COVERAGE_REFRESH_SECONDS = env.int("COVERAGE_REFRESH_SECONDS", default=5)
 # Audiences up to this size get their recipient rows inside the publishing transaction; larger
 # ones from a task right after commit (publishing to 36,000 takes about 1.5 s of writes).
 FAN_OUT_INLINE_LIMIT = env.int("FAN_OUT_INLINE_LIMIT", default=2000)
@@ -272,7 +275,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
     # A safety net: the outbox is also drained right after each event commits.
     "send-notifications": {"task": "bulletins.tasks.send_notifications_task", "schedule": 60.0},
-    # A run not started within its interval is dropped: the next one seals the same events.
+    # Runs not started within their interval are dropped: the next one does the same work.
+    "refresh-coverage": {
+        "task": "bulletins.tasks.refresh_coverage_task",
+        "schedule": float(COVERAGE_REFRESH_SECONDS),
+        "options": {"expires": float(COVERAGE_REFRESH_SECONDS)},
+    },
     "seal-audit": {
         "task": "portal.tasks.seal_audit_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),

@@ -1,6 +1,7 @@
 """The clock with a real Celery worker and beat (subprocesses) on Redis and PostgreSQL."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,6 +36,7 @@ class CeleryProcesses:
             **os.environ,
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             "SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL),
+            "COVERAGE_REFRESH_SECONDS": "1",
             "EMAIL_URL": "dummymail://",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
         }
@@ -132,6 +136,32 @@ def test_ended_bulletin_leaves_the_feed_with_no_worker_and_is_recorded_once_on_c
     )
     assert sorted(ended) == sorted(recipients)
     assert len(recipients) == 2
+
+
+def test_watched_coverage_figures_follow_acknowledgements_on_a_real_worker(
+    client, admin, sergeant, officer, celery_processes
+):
+    from bulletins import coverage_cache
+    from bulletins.services import reading
+
+    order = published_bulletin(admin, sergeant.unit, priority=1)
+    client.force_login(admin)
+    url = reverse("bulletins:coverage", args=[order.pk])
+    before = client.get(url).content.decode()  # computes the figures and marks them watched
+    celery_processes.start()
+    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=timezone.now())
+
+    def kept_acknowledged():
+        entry = cache.get(coverage_cache._key(order.pk, coverage_cache.scope_of(admin)))
+        return re.search(r"<dt>Acknowledged</dt><dd>(\d+)", entry["html"])[1]
+
+    wait_for(lambda: kept_acknowledged() == "1", message="the workers to compute the figures")
+    with CaptureQueriesContext(connection) as queries:
+        after = client.get(url).content.decode()
+
+    assert "<dt>Acknowledged</dt><dd>0" in before
+    assert "<dt>Acknowledged</dt><dd>1" in after
+    assert not any("GROUP BY" in query["sql"] for query in queries.captured_queries)
 
 
 def test_running_worker_records_expiry_within_one_sweep_interval(
