@@ -102,6 +102,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg prepares a statement that binds on the server once it has run 5 times on a
+    # connection: only the acknowledgement's (bulletins.services.reading; Django's own queries
+    # bind in the client and are never prepared). Off behind a transaction-mode PgBouncer
+    # older than 1.21, which cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis is the broker and the shared cache in production; without it, the embedded default.

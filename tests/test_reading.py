@@ -369,6 +369,40 @@ def test_acknowledging_at_once_writes_the_same_evidence_as_the_long_way(sergeant
     assert audit.first_broken_link() == (None, sealed)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_acknowledging_at_once_is_prepared_on_a_kept_connection(
+    sergeant, precinct17, django_assert_num_queries
+):
+    from tests.factories import UserFactory
+
+    connection.close()  # a new connection: nothing prepared on it yet
+    people = UserFactory.create_batch(7, unit=precinct17)
+    bulletin = published_bulletin(sergeant, precinct17)
+    request = _ack_request()
+
+    def prepared():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["%WITH target AS%"],
+            )
+            return cursor.fetchone()[0]
+
+    before = prepared()
+    with django_assert_num_queries(len(people)):  # each still counted, through Django's wrapper
+        recorded = [
+            reading.acknowledge_at_once(bulletin.pk, user=person, version_number=1,
+                                        now=timezone.now(), request=request)
+            for person in people
+        ]  # fmt: skip
+
+    assert connection.connection.prepare_threshold == 5
+    assert (before, prepared()) == (0, 1)
+    assert recorded == [True] * 7
+    assert Receipt.objects.filter(bulletin=bulletin, acknowledged_at__isnull=False).count() == 7
+    assert _evidence(people[-1]) == _evidence(people[0])  # prepared or not, the same record
+
+
 def test_an_acknowledgement_bumps_the_feed_and_the_figures_in_one_round_trip(
     sergeant, precinct17, redis_commands
 ):

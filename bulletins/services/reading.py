@@ -176,12 +176,30 @@ def acknowledge_at_once(bulletin_id, *, user, version_number, now, auth_method="
         "outcome": "success",
         "request_id": getattr(request, "request_id", "") or audit.current_request_id(),
     }
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(**tables), params)
         recorded = cursor.fetchone()[0] == 1
     if recorded:
         _reader_and_figures_changed(bulletin_id, user)
     return recorded
+
+
+def _prepared_cursor():
+    """A cursor that binds its parameters on the server (Django binds them in the client), in
+    Django's wrapper. psycopg prepares such a statement once it has run `prepare_threshold`
+    times on a connection (settings: 5, unless DATABASE_PREPARED_STATEMENTS is off), and
+    connections are kept (CONN_MAX_AGE): the acknowledgement's statement, whose planning costs
+    about as much as its execution, is then planned once per connection instead of once per request
+    (about 1.25 ms -> 0.75 ms a call, measured in-process)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    cursor = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 @transaction.atomic
