@@ -106,17 +106,19 @@ def figures(bulletin, user, now):
     scope = scope_of(user)
     watch_key = _watch_key(bulletin.pk, scope)
     stamp, found = _read(bulletin, scope, watch_key)
-    if watch_key not in found:
-        _watch(bulletin.pk, scope, user)
+    mark = found.get(watch_key)
+    if mark is None or now.timestamp() - mark["at"] >= WATCH_SECONDS / 2:
+        _watch(bulletin.pk, scope, user, now)  # renewed before it runs out: no gap
     entry = found.get(_key(bulletin.pk, scope))
     if shown(entry, stamp, now):
         return entry
     return compute(bulletin, user, scope, stamp, now)
 
 
-def _watch(bulletin_id, scope, user):
+def _watch(bulletin_id, scope, user, now):
     """Mark the figures of (bulletin, scope) as looked at by `user`, for WATCH_SECONDS."""
-    cache.set(_watch_key(bulletin_id, scope), user.pk, WATCH_SECONDS)
+    mark = {"user": user.pk, "at": now.timestamp()}
+    cache.set(_watch_key(bulletin_id, scope), mark, WATCH_SECONDS)
     watched = cache.get(_watched_key()) or set()
     if (bulletin_id, scope) not in watched:
         cache.set(_watched_key(), watched | {(bulletin_id, scope)}, 24 * 3600)
@@ -153,10 +155,10 @@ def refresh_watched():
     watched = cache.get(_watched_key()) or set()
     keys = {entry: _watch_key(*entry) for entry in watched}
     viewers = cache.get_many(list(keys.values())) if keys else {}
-    people = User.objects.in_bulk({viewers[key] for key in keys.values() if key in viewers})
+    people = User.objects.in_bulk({mark["user"] for mark in viewers.values()})
     dropped, computed = set(), 0
     for (bulletin_id, scope), key in sorted(keys.items(), key=str):
-        user = people.get(viewers.get(key))
+        user = people.get(viewers[key]["user"]) if key in viewers else None
         bulletin = None
         if user is not None and user.is_active and scope_of(user) == scope:
             bulletin = permissions.trackable_bulletins(user).filter(pk=bulletin_id).first()

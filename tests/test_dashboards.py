@@ -617,6 +617,24 @@ def test_the_workers_compute_only_watched_figures_that_changed_or_aged(
     assert cache.get(coverage_cache._watched_key()) == set()
 
 
+def test_a_page_left_open_stays_watched_without_a_gap(client, pairing, admin):
+    client.force_login(admin)
+    key = coverage_cache._watch_key(pairing.pk, coverage_cache.scope_of(admin))
+    _shown(client, pairing)
+    first = cache.get(key)["at"]
+    half = timedelta(seconds=coverage_cache.WATCH_SECONDS / 2)
+
+    with time_machine.travel(timezone.now() + half - timedelta(seconds=2)):
+        _shown(client, pairing)
+        kept = cache.get(key)["at"]
+    with time_machine.travel(timezone.now() + half):
+        _shown(client, pairing)
+        renewed = cache.get(key)["at"]
+
+    assert kept == first
+    assert renewed >= first + half.total_seconds()
+
+
 def test_the_workers_refresh_the_figures_every_few_seconds():
     schedule = settings.CELERY_BEAT_SCHEDULE["refresh-coverage"]
 
