@@ -86,7 +86,8 @@ def _read(bulletin, scope, *keys):
 
 
 def _same_state(entry, stamp):
-    """The kept entry is of the bulletin as it is now (the stamp's state part is the same)."""
+    """The kept entry is of the bulletin as it is now: the stamp's state, after its two
+    counters (`_read`), is the same."""
     return entry is not None and entry["stamp"][2:] == stamp[2:]
 
 
@@ -96,7 +97,8 @@ def shown(entry, stamp, now):
         return False
     if entry["stamp"] == stamp and now.timestamp() < entry["until"]:
         return True
-    return now.timestamp() - entry["as_of"] < stale_seconds()
+    as_of = entry.get("as_of")  # None: kept by a release before this rule
+    return as_of is not None and now.timestamp() - as_of < stale_seconds()
 
 
 def figures(bulletin, user, now):
@@ -170,11 +172,13 @@ def refresh_watched():
         if (
             entry is None
             or entry["stamp"] != stamp
-            or now.timestamp() - entry["as_of"] >= REFRESH_AFTER_SECONDS
+            or now.timestamp() - entry.get("as_of", 0) >= REFRESH_AFTER_SECONDS
         ):
             compute(bulletin, user, scope, stamp, now)
             computed += 1
-    if dropped:  # read again: a view may have added one meanwhile
+    # Read again: a view may have added one meanwhile. One added between that read and this
+    # write is lost until its page renews its mark (a minute), computing in the request meanwhile.
+    if dropped:
         cache.delete_many([keys[entry] for entry in dropped])
         cache.set(_watched_key(), (cache.get(_watched_key()) or set()) - dropped, 24 * 3600)
     return computed
