@@ -24,6 +24,7 @@ and computes them in the request otherwise: the first view, a change of the bull
 on leave is read at every view: the kept figures carry a mark in its place (`fill_on_leave`).
 """
 
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
@@ -157,14 +158,22 @@ def refresh_watched():
     watched = cache.get(_watched_key()) or set()
     keys = {entry: _watch_key(*entry) for entry in watched}
     viewers = cache.get_many(list(keys.values())) if keys else {}
-    people = User.objects.in_bulk({mark["user"] for mark in viewers.values()})
+    watching = defaultdict(set)  # viewer -> the bulletins they watch
+    for (bulletin_id, _), key in keys.items():
+        if key in viewers:
+            watching[viewers[key]["user"]].add(bulletin_id)
+    people = User.objects.in_bulk(watching)
+    # One query per viewer: which of the bulletins they watch they may still follow.
+    followed = {
+        pk: permissions.trackable_bulletins(user).in_bulk(watching[pk])
+        for pk, user in people.items()
+        if user.is_active
+    }
     dropped, computed = set(), 0
     for (bulletin_id, scope), key in sorted(keys.items(), key=str):
-        user = people.get(viewers[key]["user"]) if key in viewers else None
-        bulletin = None
-        if user is not None and user.is_active and scope_of(user) == scope:
-            bulletin = permissions.trackable_bulletins(user).filter(pk=bulletin_id).first()
-        if bulletin is None:
+        viewer = viewers[key]["user"] if key in viewers else None
+        user, bulletin = people.get(viewer), followed.get(viewer, {}).get(bulletin_id)
+        if bulletin is None or scope_of(user) != scope:
             dropped.add((bulletin_id, scope))
             continue
         stamp, found = _read(bulletin, scope)
