@@ -1,10 +1,15 @@
 """Personas of the demo story: an agency with two boroughs, the 17th, 72nd and 75th Precincts."""
 
+import copy
+import datetime as dt
 import time
+import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache as django_cache
 from django.test import Client
+from django.utils import timezone
 
 from portal import mfa, sessions
 from portal.middleware import MFA_ENROLLED
@@ -141,3 +146,34 @@ def admin(agency):
         rank="Deputy Chief",
         is_staff=True,
     )
+
+
+# The security-control modules (test_mfa, test_lockout, ...) sign in through the real forms.
+@pytest.fixture
+def own_cache_keys(settings):
+    """Rate limits and used TOTP codes live in the shared cache: a fresh key prefix per test."""
+    caches = copy.deepcopy(django_settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-security-{uuid.uuid4().hex}"
+    settings.CACHES = caches
+
+
+# A known pattern of reading (test_dashboards, test_coverage).
+@pytest.fixture
+def squad_officer(squad17):
+    return UserFactory(email="squad@agency.test", name="Squad Officer", unit=squad17)
+
+
+@pytest.fixture
+def pairing(admin, agency, officer, auxiliary, sergeant, outsider, squad_officer):
+    """An agency-wide Order published 3 hours ago, with a known pattern of reading."""
+    from bulletins.services import reading
+    from tests.factories import published_bulletin
+
+    minute = dt.timedelta(minutes=1)
+    t0 = timezone.now() - dt.timedelta(hours=3)
+    order = published_bulletin(admin, agency, now=t0, priority=1)
+    for person, minutes in ((officer, 10), (auxiliary, 20), (sergeant, 50), (admin, 90)):
+        reading.acknowledge(order.pk, user=person, version_number=1, now=t0 + minutes * minute)
+    reading.record_open(order, order.versions.get(), user=outsider, now=t0 + 5 * minute)
+    order.t0 = t0
+    return order
