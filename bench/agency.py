@@ -85,7 +85,7 @@ def _vacuum(*tables):
 
 
 def _agency_exists():
-    from portal.management.commands.seed_demo import AGENCY
+    from bulletins.management.commands.seed_demo import AGENCY
     from portal.models import Unit
 
     return Unit.objects.get_root_nodes().filter(name=AGENCY).exists()
@@ -98,7 +98,7 @@ def admin_user():
 
 
 def agency_root():
-    from portal.management.commands.seed_demo import AGENCY
+    from bulletins.management.commands.seed_demo import AGENCY
     from portal.models import Unit
 
     return Unit.objects.get_root_nodes().get(name=AGENCY)

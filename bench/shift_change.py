@@ -613,9 +613,10 @@ def warm_acknowledgements(people, tmp):
 
 
 def _bump_feeds():
-    from bulletins import feed_cache
+    from portal import stamps
+    from portal.models import Unit
 
-    feed_cache.bulletins_changed()
+    stamps.agency_changed(*Unit.get_root_nodes().values_list("pk", flat=True))
 
 
 def phase_queries(bulletins, members):
@@ -667,7 +668,8 @@ def phase_dashboard(runs):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from bulletins import coverage_cache
+    from bulletins import coverage
+    from bulletins.caching import changes
 
     admin, root = agency.admin_user(), agency.agency_root()
     bulletin = publish_inline(admin, root, "coverage", priority=2)
@@ -679,7 +681,7 @@ def phase_dashboard(runs):
     client = Client()
     client.cookies["sessionid"] = session
     url = f"/bulletins/{bulletin.pk}/coverage"
-    kept_key = coverage_cache._key(bulletin.pk, coverage_cache.scope_of(admin))
+    kept_key = coverage._key(bulletin.pk, coverage.scope_of(admin))
 
     def floor():
         with connection.cursor() as cursor:
@@ -701,7 +703,7 @@ def phase_dashboard(runs):
         page(f"/bulletins/{bulletin.pk}/outstanding")
 
     def changed():
-        coverage_cache.recipients_changed(bulletin.pk)  # as any acknowledgement does
+        changes.recipients_changed(bulletin.pk)  # as any acknowledgement does
 
     def nothing_kept():
         cache.delete(kept_key)
@@ -709,7 +711,7 @@ def phase_dashboard(runs):
     refreshed = []
 
     def workers_run():
-        refreshed.append(coverage_cache.refresh_watched())
+        refreshed.append(coverage.refresh_watched())
 
     during, computed, worker, bare, listed = [], [], [], [], []
     page()  # the first view marks the figures as watched
@@ -847,11 +849,11 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
     flat = statistics.median(dash["computed"]) / statistics.median(dash_empty["computed"])
     from django.conf import settings
 
-    from bulletins import coverage_cache
+    from bulletins import coverage
 
     watch, every = http["coverage_watch"], settings.COVERAGE_REFRESH_SECONDS
     ages, behind = watch["ages"], watch["behind"]
-    stale = coverage_cache.stale_seconds()
+    stale = coverage.stale_seconds()
     lossless = (
         counts["receipts"] == counts["sent"] == counts["distinct_people"]
         == counts["recipients_acknowledged"] == counts["audit_events"]

@@ -14,11 +14,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from bulletins import coverage_cache, evidence, permissions
+from bulletins import coverage, evidence, permissions
 from bulletins.forms import OutstandingFilterForm
 from bulletins.models import Bulletin, Recipient
 from bulletins.services import chasing, tracking
 from portal import audit
+from portal.scope import people_in_scope
 from portal.sessions import require_recent_sign_in
 
 REFRESH_SECONDS = 30
@@ -77,12 +78,12 @@ def bulletin_coverage(request, pk):
     30 s (htmx). Who is outstanding is one tap away (`bulletin_outstanding`)."""
     now = timezone.now()
     bulletin = _trackable_or_404(request.user, pk)
-    figures = coverage_cache.figures(bulletin, request.user, now)
+    figures = coverage.figures(bulletin, request.user, now)
     on_leave = 0
     if figures["outstanding"]:
         recipients = _scoped_recipients(request.user, bulletin)
         on_leave = tracking.outstanding_on_leave(bulletin, recipients)
-    html = coverage_cache.fill_on_leave(figures["html"], on_leave)
+    html = coverage.fill_on_leave(figures["html"], on_leave)
     if request.htmx and request.htmx.target == "coverage-figures":
         return HttpResponse(html)
     context = {
@@ -161,9 +162,7 @@ def bulletin_remind(request, pk):
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_GET
 def person_record(request, pk):
-    person = get_object_or_404(
-        permissions.people_in_scope(request.user).select_related("unit"), pk=pk
-    )
+    person = get_object_or_404(people_in_scope(request.user).select_related("unit"), pk=pk)
     obligations = (
         Recipient.objects.filter(user=person, bulletin__kind=Bulletin.Kind.ORDER)
         .select_related("bulletin", "unit")

@@ -16,8 +16,9 @@ from lxml import etree
 from bulletins import cap, permissions
 from bulletins.api.auth import session_or_token
 from bulletins.models import AudienceUnit, Bulletin, BulletinVersion
-from portal import audit
+from bulletins.services import reading
 from portal.models import Unit
+from portal.scope import is_in_scope
 
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM_CONTENT_TYPE = "application/atom+xml"
@@ -26,18 +27,6 @@ ATOM_CONTENT_TYPE = "application/atom+xml"
 def _published_or_404(user, pk):
     queryset = permissions.visible_bulletins(user).published().select_related("agency", "lifted_by")
     return get_object_or_404(queryset, pk=pk)
-
-
-def _audit_restricted(request, bulletin, version):
-    if bulletin.is_restricted:
-        audit.record(
-            "bulletin.view_restricted",
-            by=request.user,
-            obj=bulletin,
-            version=version,
-            request=request,
-            via="cap",
-        )
 
 
 def _xml_response(content, content_type):
@@ -53,7 +42,9 @@ def cap_alert(request, pk, number):
     versions = list(bulletin.versions.filter(number__lte=number))
     if not versions or versions[-1].number != number:
         raise Http404
-    _audit_restricted(request, bulletin, number)
+    reading.record_restricted_view(
+        bulletin, user=request.user, request=request, version=number, via="cap"
+    )
     audience = list(bulletin.audience.select_related("unit"))
     return _xml_response(
         cap.alert_document(bulletin, versions[-1], versions, audience), cap.CONTENT_TYPE
@@ -66,7 +57,9 @@ def cap_cancel(request, pk):
     bulletin = _published_or_404(request.user, pk)
     if bulletin.state_at(timezone.now()) != Bulletin.Status.LIFTED:
         raise Http404
-    _audit_restricted(request, bulletin, bulletin.version)
+    reading.record_restricted_view(
+        bulletin, user=request.user, request=request, version=bulletin.version, via="cap"
+    )
     versions = list(bulletin.versions.all())
     audience = list(bulletin.audience.select_related("unit"))
     return _xml_response(cap.cancel_document(bulletin, versions, audience), cap.CONTENT_TYPE)
@@ -85,7 +78,7 @@ def addressed_to_unit(bulletins, unit):
 def may_follow_unit(user, unit):
     """A unit's feed is for the people over it (scope) and the people in or under it."""
     own_chain = user.unit_id is not None and user.unit.path.startswith(unit.path)
-    return own_chain or permissions.is_in_scope(user, unit)
+    return own_chain or is_in_scope(user, unit)
 
 
 def _in_force(bulletins, now):

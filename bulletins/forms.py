@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from bulletins import permissions
 from bulletins.models import Attachment, Bulletin
 from portal.models import Unit
+from portal.scope import scope_units
 
 ALLOWED_UPLOADS = {"application/pdf", "image/jpeg", "image/png"}
 
@@ -144,7 +144,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.user = user
         self.now = now or timezone.now()
-        scope = permissions.scope_units(user).order_by("path")
+        scope = scope_units(user).order_by("path")
         self.fields["units"].queryset = scope
         self.fields["units_only"].queryset = scope
         self.unit_depths = {unit.pk: unit.depth for unit in scope}
@@ -319,4 +319,4 @@ class OutstandingFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["unit"].queryset = permissions.scope_units(user).order_by("path")
+        self.fields["unit"].queryset = scope_units(user).order_by("path")

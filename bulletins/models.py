@@ -1,10 +1,10 @@
 import hashlib
 from datetime import timedelta
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db import connection, models
+from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
+from portal import database
 from portal.models import Unit, User
 
 DEFAULT_REVIEW_INTERVAL = timedelta(hours=72)
@@ -38,16 +38,7 @@ class BulletinQuerySet(models.QuerySet):
 
     def search(self, text):
         """Full-text search on PostgreSQL; a plain substring match on SQLite (embedded default)."""
-        if connection.vendor == "postgresql":
-            vector = SearchVector("title", weight="A") + SearchVector(
-                "instruction", "body", weight="B"
-            )
-            return self.annotate(search=vector).filter(
-                search=SearchQuery(text, search_type="websearch")
-            )
-        return self.filter(
-            Q(title__icontains=text) | Q(instruction__icontains=text) | Q(body__icontains=text)
-        )
+        return database.search(self, text, {"A": ["title"], "B": ["instruction", "body"]})
 
     def with_reader_state(self, user):
         """Annotates what `user` has done: `my_opened_at`, `my_ack_version`, `my_acked_at`."""

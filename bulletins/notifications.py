@@ -11,13 +11,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, Value
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from bulletins.models import Bulletin, Notification, NotificationEvent, Recipient, Reminder
+from portal import database
+from portal.celery import queue_after_commit
 from portal.models import Unit, User
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,13 @@ def queue_event(bulletin, event, *, now, key="", detail=None):
         defaults={"version": bulletin.version, "detail": detail or {}, "created_at": now},
     )
     if created:
-        from bulletins.tasks import deliver_event_task
-
-        deliver_event_task.delay_on_commit(outbox.pk)
+        deliver_after_commit(outbox.pk)
     return outbox
+
+
+def deliver_after_commit(event_id):
+    """Fan out and send outbox event `event_id` once the transaction commits."""
+    queue_after_commit("bulletins.tasks.deliver_event_task", event_id)
 
 
 def addressees(outbox):
@@ -114,19 +119,17 @@ def fan_out(outbox, *, now=None):
             n_event=Value(outbox.pk),
             n_user=F("id"),
             n_created=Value(now or timezone.now(), output_field=created_at),
+            n_attempts=Value(0),
+            n_error=Value(""),
         )
-        .values_list("n_event", "n_user", "n_created")
+        .values_list("n_event", "n_user", "n_created", "n_attempts", "n_error")
     )
-    select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
-    table = Notification._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (event_id, user_id, created_at, attempts, last_error) "  # noqa: S608
-            f"SELECT n.*, 0, '' FROM ({select_sql}) AS n WHERE true "
-            "ON CONFLICT (event_id, user_id) DO NOTHING",
-            params,
-        )
-        created = cursor.rowcount
+    created = database.insert_from(
+        Notification,
+        ["event_id", "user_id", "created_at", "attempts", "last_error"],
+        rows,
+        on_conflict="(event_id, user_id)",
+    )
     NotificationEvent.objects.filter(pk=outbox.pk, fanned_out_at__isnull=True).update(
         fanned_out_at=now or timezone.now()
     )

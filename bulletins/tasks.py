@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from bulletins import coverage_cache, notifications
+from bulletins import coverage, notifications
 from bulletins.models import NotificationEvent
 from bulletins.services import authoring, clock
 
@@ -29,7 +29,7 @@ def sweep_task(now=None):
 def refresh_coverage_task():
     """Coverage figures someone is watching, computed again when their counts have moved (beat
     runs this every COVERAGE_REFRESH_SECONDS)."""
-    return coverage_cache.refresh_watched()
+    return coverage.refresh_watched()
 
 
 @shared_task(time_limit=300, soft_time_limit=280)

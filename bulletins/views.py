@@ -12,12 +12,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins import feed_cache, permissions
+from bulletins import permissions
+from bulletins.caching import feed as kept_feed
 from bulletins.diff import version_changes
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
 from bulletins.models import Bulletin, Receipt, audience_members
 from bulletins.services import attachments, authoring, clock, reading
-from portal import audit
 from portal.decorators import rate_limited, recent_sign_in_required
 
 FEED_POLL_SECONDS = 20
@@ -50,30 +50,24 @@ def _feed_etag(bulletins, now):
 @never_cache
 @require_GET
 def feed(request):
-    """Served from the person's feed cache while nothing on it changed (see `feed_cache`);
-    the CSRF token is the only part made fresh for each request."""
+    """Served from the person's kept page while nothing on it changed (see `caching.feed`)."""
     now = timezone.now()
-    stamp, cached = feed_cache.lookup(request.user, now)
-    has_messages = bool(len(messages.get_messages(request)))  # shown once: never cached
-    if cached and cached["page"] and not has_messages:
-        html = cached["page"].replace(feed_cache.CSRF_SENTINEL, get_token(request))
-        return HttpResponse(feed_cache.fill_ages(html, now))
+
+    def build():
+        items = _render_feed_items(request, now)
+        context = {
+            "feed_items": items,
+            "to_review": _awaiting_review(request.user, now),
+            "now": now,
+            "csrf_token": get_token(request),
+        }
+        return items, render_to_string("bulletins/feed.html", context, request)
+
+    return HttpResponse(kept_feed.page(request, now, build))
+
+
+def _render_feed_items(request, now):
     bulletins = _feed_bulletins(request.user, now)
-    items = _render_feed_items(request, bulletins, now)
-    token = get_token(request)
-    context = {
-        "feed_items": items,
-        "to_review": _awaiting_review(request.user, now),
-        "now": now,
-        "csrf_token": token,
-    }
-    page = render_to_string("bulletins/feed.html", context, request)
-    kept = None if has_messages else page.replace(token, feed_cache.CSRF_SENTINEL)
-    _store_feed(stamp, request.user, now, items=items, page=kept)
-    return HttpResponse(feed_cache.fill_ages(page, now))
-
-
-def _render_feed_items(request, bulletins, now):
     context = {
         "bulletins": bulletins,
         "now": now,
@@ -82,11 +76,6 @@ def _render_feed_items(request, bulletins, now):
         "ages_later": True,
     }
     return {"etag": context["etag"], "html": render_to_string(FEED_ITEMS, context, request)}
-
-
-def _store_feed(stamp, user, now, *, items, page=None):
-    until = feed_cache.valid_until(now)
-    feed_cache.store(user, stamp, now=now, until=until, items=items, page=page)
 
 
 def _awaiting_review(user, now):
@@ -113,20 +102,14 @@ def bulletin_reaffirm(request, pk):
 @require_GET
 def feed_items(request):
     """The polled part of the feed: 204 when nothing changed since `?etag=` (or 304 for an
-    `If-None-Match`), usually answered from the feed cache."""
+    `If-None-Match`), usually answered from the kept page's items."""
     now = timezone.now()
-    stamp, cached = feed_cache.lookup(request.user, now)
-    if cached:
-        items = cached["items"]
-    else:
-        bulletins = _feed_bulletins(request.user, now)
-        items = _render_feed_items(request, bulletins, now)
-        _store_feed(stamp, request.user, now, items=items)
+    items = kept_feed.items(request.user, now, lambda: _render_feed_items(request, now))
     if request.GET.get("etag") == items["etag"]:
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
     if request.headers.get("if-none-match") == f'"{items["etag"]}"':
         return HttpResponse(status=HTTPStatus.NOT_MODIFIED)
-    response = HttpResponse(feed_cache.fill_ages(items["html"], now))
+    response = HttpResponse(items["html"])
     response["ETag"] = f'"{items["etag"]}"'
     return response
 
@@ -156,15 +139,9 @@ def bulletin_detail(request, pk):
     is_reader = bulletin.is_addressed_to(user)
     if is_reader and current.pk not in receipts:
         reading.record_open(bulletin, current, user=user, now=now)
-    if bulletin.is_restricted:
-        audit.record(
-            "bulletin.view_restricted",
-            by=user,
-            obj=bulletin,
-            version=current.number,
-            now=now,
-            request=request,
-        )
+    reading.record_restricted_view(
+        bulletin, user=user, request=request, version=current.number, now=now
+    )
     acknowledged = [v for v in versions if receipts.get(v.pk) and receipts[v.pk].acknowledged_at]
     last_acked = acknowledged[-1] if acknowledged else None
     needs_ack = (
@@ -198,46 +175,34 @@ def bulletin_detail(request, pk):
 @require_POST
 @rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def bulletin_acknowledge(request, pk):
-    now = timezone.now()
-    auth_method = reading.authentication_summary(request)
     try:
-        version_number = int(request.POST.get("version", ""))
-    except ValueError:
-        version_number = None
-    # Almost every request is a first acknowledgement: one statement does it all. Anything
-    # else (a second tap, an ended order, someone not told yet or not addressed) takes the
-    # long way below, which explains itself.
-    if version_number is not None and reading.acknowledge_at_once(
-        pk, user=request.user, version_number=version_number, now=now,
-        auth_method=auth_method, request=request,
-    ):  # fmt: skip
-        messages.success(request, "Acknowledged. Thank you.")
-        return redirect("bulletins:detail", pk=pk)
-    bulletin = get_object_or_404(Bulletin.objects.published(), pk=pk)
-    if not bulletin.is_addressed_to(request.user):
-        raise Http404
-    if version_number is None:
-        return HttpResponse(
-            "The version to acknowledge must be a number.",
-            status=HTTPStatus.UNPROCESSABLE_ENTITY,
-            content_type="text/plain; charset=utf-8",
-        )
-    try:
-        reading.acknowledge_bulletin(
-            bulletin,
+        reading.acknowledge(
+            pk,
             user=request.user,
-            version_number=version_number,
-            now=now,
-            auth_method=auth_method,
-            ip=audit.client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            version_number=_as_number(request.POST.get("version", "")),
+            now=timezone.now(),
             request=request,
         )
+    except Bulletin.DoesNotExist:
+        raise Http404 from None
     except ValidationError as error:
+        if error.code == "version":
+            return HttpResponse(
+                error.message,
+                status=HTTPStatus.UNPROCESSABLE_ENTITY,
+                content_type="text/plain; charset=utf-8",
+            )
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, "Acknowledged. Thank you.")
-    return redirect("bulletins:detail", pk=bulletin.pk)
+    return redirect("bulletins:detail", pk=pk)
+
+
+def _as_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _save_draft_from(form, request, now, bulletin=None):
@@ -405,15 +370,10 @@ def bulletin_lift(request, pk):
 def attachment_download(request, pk, attachment_pk):
     bulletin = _visible_or_404(request.user, pk)
     attachment = get_object_or_404(bulletin.attachments, pk=attachment_pk)
-    if bulletin.is_restricted:
-        audit.record(
-            "attachment.download",
-            by=request.user,
-            obj=bulletin,
-            version=bulletin.version,
-            request=request,
-            name=attachment.name,
-        )
+    reading.record_restricted_view(
+        bulletin, user=request.user, request=request, version=bulletin.version,
+        action="attachment.download", name=attachment.name,
+    )  # fmt: skip
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=True,

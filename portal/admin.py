@@ -1,5 +1,5 @@
 """Admin for people and units. People are never deleted, only deactivated; every change goes
-through `portal.roster`, which keeps a person's agency in step with their unit."""
+through `portal.people`, which keeps a person's agency in step with their unit."""
 
 import io
 
@@ -17,10 +17,10 @@ from django.utils import timezone
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
-from bulletins.permissions import MANAGE_PEOPLE, is_in_scope, people_in_scope, scope_root
-from bulletins.permissions import scope_units as units_in_scope
-from portal import lockout, roster
+from portal import lockout, people, roster
 from portal.models import Unit, User
+from portal.scope import MANAGE_PEOPLE, can_manage_person, is_in_scope, people_in_scope, scope_root
+from portal.scope import scope_units as units_in_scope
 from portal.sessions import require_recent_sign_in
 
 PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit")
@@ -28,6 +28,29 @@ PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit
 
 def may_manage_people(request):
     return request.user.is_active and request.user.has_perm(MANAGE_PEOPLE)
+
+
+class ScopedAdmin:
+    """People and units are managed by those with MANAGE_PEOPLE, within their scope, which
+    `in_scope(user, obj)` says for one object. Nothing is ever deleted."""
+
+    def in_scope(self, user, obj):
+        raise NotImplementedError
+
+    def has_module_permission(self, request):
+        return may_manage_people(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return may_manage_people(request)
+
+    def has_change_permission(self, request, obj=None):
+        return may_manage_people(request) and (obj is None or self.in_scope(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class PersonFormMixin:
@@ -43,7 +66,7 @@ class PersonFormMixin:
     def clean(self):
         cleaned = super().clean()
         unit, badge = cleaned.get("unit"), cleaned.get("badge")
-        holder = roster.badge_holder(badge, roster.agency_of(unit), exclude=self.instance)
+        holder = people.badge_holder(badge, people.agency_of(unit), exclude=self.instance)
         if holder is not None:
             self.add_error("badge", f"Badge {badge} already belongs to {holder} in this agency.")
         return cleaned
@@ -80,7 +103,7 @@ class RosterUploadForm(forms.Form):
 
 
 @admin.register(User)
-class PersonAdmin(DjangoUserAdmin):
+class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
     form = PersonChangeForm
     add_form = PersonAddForm
     fieldsets = (
@@ -141,29 +164,17 @@ class PersonAdmin(DjangoUserAdmin):
             kwargs["queryset"] = units_in_scope(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_module_permission(self, request):
-        return may_manage_people(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return may_manage_people(request)
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.unit_id is not None:
-            return may_manage_people(request) and is_in_scope(request.user, obj.unit)
-        return may_manage_people(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def in_scope(self, user, obj):
+        # Someone who adds a person with no unit is not refused the confirmation; they cannot
+        # open that person afterwards (`get_queryset` is the people in their scope).
+        return obj.unit_id is None or can_manage_person(user, obj)
 
     def save_model(self, request, obj, form, change):
-        roster.save_person(obj, by=request.user, changed=form.changed_data, request=request)
+        people.save_person(obj, by=request.user, changed=form.changed_data, request=request)
 
     @admin.action(description="Deactivate selected people")
     def deactivate(self, request, queryset):
-        count = roster.deactivate_people(queryset, by=request.user, request=request)
+        count = people.deactivate_people(queryset, by=request.user, request=request)
         self.message_user(request, f"{count} people deactivated.", messages.SUCCESS)
 
     @admin.action(description="Unlock selected people's sign-in")
@@ -214,7 +225,7 @@ class PersonAdmin(DjangoUserAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(TreeAdmin):
+class UnitAdmin(ScopedAdmin, TreeAdmin):
     form = movenodeform_factory(Unit)
     list_display = ("name", "kind")
     search_fields = ("name",)
@@ -239,25 +250,12 @@ class UnitAdmin(TreeAdmin):
 
         return ScopedMoveNodeForm
 
-    def has_module_permission(self, request):
-        return may_manage_people(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_change_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return may_manage_people(request)
-
-    def has_change_permission(self, request, obj=None):
-        in_scope = obj is None or is_in_scope(request.user, obj)
-        return may_manage_people(request) and in_scope
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def in_scope(self, user, obj):
+        return is_in_scope(user, obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        roster.resync_agencies(obj)
+        people.resync_agencies(obj)
 
     def move_node(self, request):
         ids = [request.POST.get(name, "") for name in ("node", "target")]
@@ -273,7 +271,7 @@ class UnitAdmin(TreeAdmin):
 
     def _resync_after_move(self, request, node, response):
         try:
-            roster.resync_agencies(node)
+            people.resync_agencies(node)
         except ValidationError as error:
             transaction.set_rollback(True)
             self.message_user(request, error.messages[0], messages.ERROR)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal import database
 from portal.logs import current_request_id
 from portal.models import AuditEvent
 
@@ -53,9 +54,11 @@ def content_hash(event):
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record(
+def new_event(
     action, *, by=None, obj=None, version=None, request=None, outcome="success", now=None, **detail
 ):
+    """The audit event of `action`, not saved yet: what `record()` writes and `insert_each()`
+    writes from SQL."""
     event = AuditEvent(
         at=to_utc_millisecond(now or timezone.now()),
         actor=by if by is not None and by.is_authenticated else None,
@@ -74,8 +77,35 @@ def record(
         event.ip = AuditEvent._meta.get_field("ip").get_prep_value(ip) if ip else None
         event.user_agent = request.headers.get("user-agent", "")[:400]
         event.request_id = getattr(request, "request_id", "") or event.request_id
+    return event
+
+
+def record(action, **fields):
+    """Write the audit event of `action` (see `new_event` for `fields`)."""
+    event = new_event(action, **fields)
     event.save(force_insert=True)  # unsealed: no lock, no read of the chain
     return event
+
+
+def insert_each(event, *, source, replace):
+    """(sql, params): one INSERT ... SELECT that writes `event` once for each row of `source`,
+    with the SQL expressions of `replace` ({column: expression over `source`}) in place of its
+    own values. Every other column is the event's, prepared by its model field as `save()`
+    prepares it, so the event is the one `record()` would write. Params are named `event_*`."""
+    columns, values, params = [], [], {}
+    for field in AuditEvent._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in replace:
+            values.append(replace[field.column])
+            continue
+        name = f"event_{field.column}"
+        params[name] = field.get_db_prep_save(getattr(event, field.attname), connection)
+        values.append(f"CAST(%({name})s AS {field.cast_db_type(connection)})")
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}"
+    return sql, params
 
 
 def seal(limit=SEAL_BATCH_SIZE):
@@ -84,9 +114,7 @@ def seal(limit=SEAL_BATCH_SIZE):
     Returns how many were sealed. Each event's hash is computed from the row as read back from
     the database, which is what `first_broken_link()` will read."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        database.advisory_xact_lock(CHAIN_LOCK_KEY)
         # After the lock: READ COMMITTED sees what the previous sealer committed.
         last = (
             AuditEvent.objects.filter(seq__isnull=False)
@@ -115,18 +143,18 @@ def seal_all(batch_size=SEAL_BATCH_SIZE):
 
 
 def _write_seals(events):
-    if connection.vendor != "postgresql":
-        AuditEvent.objects.bulk_update(events, ["seq", "prev_hash", "hash"], batch_size=500)
-        return
+    """One UPDATE ... FROM a VALUES list per chunk (PostgreSQL and SQLite >= 3.33), never over
+    an event sealed meanwhile."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
         for start in range(0, len(events), _WRITE_CHUNK):
             chunk = events[start : start + _WRITE_CHUNK]
-            rows = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(chunk))
+            rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS bigint), %s, %s)"] * len(chunk))
+            # Not WITH v (...) AS (VALUES ...): Python's sqlite3 counts no rows (-1) for a
+            # statement that starts with WITH. Both databases name VALUES' columns column1, ...
             cursor.execute(
-                f"UPDATE {table} AS e SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash "
-                f"FROM (VALUES {rows}) AS v(id, seq, prev_hash, hash) "
-                "WHERE e.id = v.id AND e.seq IS NULL",
+                f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, hash = v.column4 "
+                f"FROM (VALUES {rows}) AS v WHERE {table}.id = v.column1 AND {table}.seq IS NULL",
                 [value for e in chunk for value in (e.pk, e.seq, e.prev_hash, e.hash)],
             )
             if cursor.rowcount != len(chunk):

@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from bulletins.permissions import VIEW_AUDIT
 from portal import audit
 from portal.decorators import recent_sign_in_required
 from portal.forms import AuditFilterForm
+from portal.scope import VIEW_AUDIT
 
 PAGE_SIZE = 100
 # seq, prev_hash and hash are blank for an event not sealed yet (at most a few seconds old).

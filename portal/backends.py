@@ -1,13 +1,13 @@
 from django.contrib.auth.backends import ModelBackend
 
-from bulletins.permissions import ROLE_CAPABILITIES
+from portal.scope import ROLE_CAPABILITIES
 
 
 class RoleBackend(ModelBackend):
     """Grants the Django permissions that come with a person's role.
 
-    Capabilities follow the role (see `bulletins.permissions.ROLE_CAPABILITIES`); where they
-    apply (the scope) is decided by the permissions module. Groups and per-user permissions
+    Capabilities follow the role (see `portal.scope.ROLE_CAPABILITIES`); where they
+    apply (the scope) is decided by `portal.scope`. Groups and per-user permissions
     still add to this through the ordinary ModelBackend.
     """
 

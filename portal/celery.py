@@ -10,6 +10,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def queue_after_commit(name, *args):
+    """Queue the task registered as `name` once the current transaction commits (at once
+    outside one). By name, not by import: the services that queue tasks are the ones the tasks
+    call, and importing each other would tie them in a circle."""
+    if name not in app.tasks:
+        app.loader.import_default_modules()  # the tasks modules (autodiscovery), once
+    app.tasks[name].delay_on_commit(*args)
+
+
 @task_prerun.connect
 @task_postrun.connect
 def close_old_connections(task=None, **kwargs):

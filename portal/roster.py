@@ -1,4 +1,5 @@
-"""The roster: people and units, imported from a CSV all or nothing, and moved one at a time.
+"""The roster: people and units, imported from a CSV all or nothing. People one at a time are in
+`portal.people`; units named by their path in `portal.units`.
 
 An import validates every row before it writes anything, then writes set-based: one query loads
 the units, a few load the people and badges it touches, and people are written with
@@ -9,22 +10,20 @@ and there are a few hundred of those at most.
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models.functions import Lower
-from django.http import HttpRequest
 
 from portal import audit
-from portal.models import Unit, User
+from portal.models import User
+from portal.people import send_set_password_links
+from portal.units import ensure_units, load_units, unit_key
 
 COLUMNS = ("email", "name", "badge", "rank", "member_class", "unit_path", "role")
 PATH_SEPARATOR = " / "
-KIND_BY_DEPTH = (Unit.Kind.AGENCY, Unit.Kind.BOROUGH, Unit.Kind.PRECINCT)
 BATCH_SIZE = 2000
 UPDATE_BATCH_SIZE = 1000  # 10 parameters a person, well under SQLite's 32,766
 LOOKUP_CHUNK = 5000  # keeps IN lists under SQLite's limit on query parameters
@@ -80,14 +79,6 @@ class RosterSummary:
             f"{self.created} people created, {self.updated} updated, "
             f"{self.unchanged} unchanged; {self.units_created} units created"
         )
-
-
-def unit_key(names):
-    return tuple(name.casefold() for name in names)
-
-
-def kind_for_depth(depth):
-    return KIND_BY_DEPTH[depth - 1] if depth <= len(KIND_BY_DEPTH) else Unit.Kind.SQUAD
 
 
 def _chunks(items, size):
@@ -229,16 +220,6 @@ class _Existing:
         return cls(units, people, badges)
 
 
-def load_units():
-    """Every unit by its key (its path of casefolded names from the agency root), one query."""
-    keys_by_path, units = {}, {}
-    for unit in Unit.objects.order_by("path").only("id", "path", "name", "depth"):
-        key = keys_by_path.get(unit.path[: -Unit.steplen], ()) + unit_key([unit.name])
-        keys_by_path[unit.path] = key
-        units.setdefault(key, unit)
-    return units
-
-
 def _load_people(emails):
     people = {}
     for chunk in _chunks(set(emails), LOOKUP_CHUNK):
@@ -298,28 +279,6 @@ def validate_records(records, *, scope=None):
 
 
 # Writing
-
-
-def ensure_units(paths, units=None):
-    """The units for `paths` (tuples of names from the agency root), creating the missing ones
-    parent first; returns (units by key, number created)."""
-    units = load_units() if units is None else units
-    wanted = {
-        unit_key(path[:depth]): path[:depth] for path in paths for depth in range(1, len(path) + 1)
-    }
-    created = 0
-    for key in sorted(set(wanted) - set(units), key=lambda key: (len(key), key)):
-        units[key] = _add_unit(wanted[key], units.get(key[:-1]))
-        created += 1
-    return units, created
-
-
-def _add_unit(path, parent):
-    fields = {"name": path[-1], "kind": kind_for_depth(len(path))}
-    if parent is None:
-        return Unit.objects.add_root(create_kwargs=fields)
-    # treebeard re-reads the parent by pk, so a path shifted by a sorted insert does not matter
-    return Unit.objects.add_child(parent, create_kwargs=fields)
 
 
 def _target_fields(row, units):
@@ -438,132 +397,3 @@ def import_records(
 def import_roster(lines, **options):
     """Import a roster CSV (an iterable of text lines, e.g. a file opened with newline="")."""
     return import_records(read_csv(lines), **options)
-
-
-# Invitations
-
-
-class _SiteRequest(HttpRequest):
-    """Stands in for a request when links are built outside one (a management command)."""
-
-    def __init__(self, site_url):
-        super().__init__()
-        bits = urlsplit(site_url)
-        self._site_scheme, self._site_host = bits.scheme or "https", bits.netloc
-
-    def _get_scheme(self):
-        return self._site_scheme
-
-    def get_host(self):
-        return self._site_host
-
-
-def send_set_password_links(users, request=None):
-    """Email each person allauth's password-reset link, through allauth's own form and flow."""
-    from allauth.account.forms import ResetPasswordForm
-    from allauth.core import context
-
-    request = request or _SiteRequest(settings.SITE_URL)
-    with context.request_context(request):
-        for user in users:
-            form = ResetPasswordForm(data={"email": user.email})
-            if form.is_valid():
-                form.save(request)
-
-
-# One person at a time
-
-
-def _fresh_path(unit):
-    # A sorted insert or a move may have shifted the path held in memory.
-    return Unit.objects.values_list("path", flat=True).get(pk=unit.pk)
-
-
-def agency_of(unit):
-    """The root of `unit`'s tree, or None without a unit."""
-    if unit is None:
-        return None
-    return Unit.objects.get(path=_fresh_path(unit)[: Unit.steplen])
-
-
-def badge_holder(badge, agency, *, exclude=None):
-    """The other person holding `badge` in `agency`, or None."""
-    if not badge or agency is None:
-        return None
-    holders = User.objects.filter(agency=agency, badge=badge)
-    if exclude is not None and exclude.pk is not None:
-        holders = holders.exclude(pk=exclude.pk)
-    return holders.first()
-
-
-def _check_badge(person, agency):
-    holder = badge_holder(person.badge, agency, exclude=person)
-    if holder is not None:
-        raise ValidationError(f"Badge {person.badge} already belongs to {holder} in {agency}.")
-
-
-@transaction.atomic
-def move_person(person, unit, *, by, request=None):
-    """Move `person` to `unit`, keeping their agency in step; ValidationError on a badge clash."""
-    agency = agency_of(unit)
-    _check_badge(person, agency)
-    previous_unit_id = person.unit_id
-    person.unit, person.agency = unit, agency
-    person.save(update_fields=["unit", "agency"])
-    audit.record(
-        "person.move",
-        by=by,
-        obj=person,
-        request=request,
-        from_unit=previous_unit_id,
-        to_unit=unit.pk,
-    )
-    return person
-
-
-@transaction.atomic
-def save_person(person, *, by, changed=(), request=None):
-    """Save a person edited by hand (the admin): agency and staff flag follow unit and role."""
-    created = person.pk is None
-    person.email = person.email.lower()
-    person.agency = agency_of(person.unit)
-    _check_badge(person, person.agency)
-    person.is_staff = person.is_superuser or person.role == User.Role.ADMIN
-    if created:
-        person.set_unusable_password()
-    person.save()
-    action = "person.create" if created else "person.change"
-    new_values = {
-        "role": person.role,
-        "unit": person.unit_id,
-        "is_active": person.is_active,
-        "is_on_leave": person.is_on_leave,
-    }
-    new_values = {name: value for name, value in new_values.items() if name in changed}
-    audit.record(action, by=by, obj=person, request=request, fields=sorted(changed), **new_values)
-    return person
-
-
-@transaction.atomic
-def deactivate_people(people, *, by, request=None):
-    """Deactivate people (they are never deleted); returns how many were active."""
-    ids = list(people.filter(is_active=True).values_list("pk", flat=True))
-    User.objects.filter(pk__in=ids).update(is_active=False)
-    audit.record("person.deactivate", by=by, request=request, people=ids)
-    return len(ids)
-
-
-@transaction.atomic
-def resync_agencies(unit):
-    """After `unit` moved (possibly into another agency), bring its members' agency in step."""
-    agency = agency_of(unit)
-    members = User.objects.filter(unit__path__startswith=_fresh_path(unit))
-    members = members.exclude(agency=agency)
-    taken = User.objects.filter(agency=agency).exclude(badge="").values("badge")
-    clashes = members.exclude(badge="").filter(badge__in=taken)
-    if clashes.exists():
-        raise ValidationError(f"{clashes.count()} member(s) would share a badge in {agency}.")
-    from bulletins import feed_cache
-
-    feed_cache.bulletins_changed()  # audiences follow the tree: every cached feed is stale
-    return members.update(agency=agency)

@@ -90,7 +90,7 @@ def test_acknowledging_stops_the_chase(admin, precinct17, officer):
     order = published_bulletin(admin, precinct17, now=now, priority=1)
     chasing.chase(now + 15 * MINUTE)
 
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=now + 20 * MINUTE)
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=now + 20 * MINUTE)
     chasing.chase(now + 30 * MINUTE)
     chasing.chase(now + 60 * MINUTE)
 
@@ -116,7 +116,7 @@ def test_ending_or_lifting_stops_the_chase(admin, precinct17, officer):
 def test_material_amendment_restarts_the_chase_for_the_new_version(admin, precinct17, officer):
     now = timezone.now()
     order = published_bulletin(admin, precinct17, now=now, priority=1)
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=now + MINUTE)
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=now + MINUTE)
     authoring.amend_bulletin(order, by=admin, now=now + 60 * MINUTE, reason="Auxiliaries too",
                              is_material=True, title="All members paired")  # fmt: skip
 
@@ -156,7 +156,7 @@ def test_manual_reminder_reaches_the_outstanding_in_scope_once_per_15_minutes(
 ):
     now = timezone.now()
     order = published_bulletin(admin, agency, now=now, priority=3)
-    reading.acknowledge_bulletin(order, user=sergeant, version_number=1, now=now)
+    reading.acknowledge(order.pk, user=sergeant, version_number=1, now=now)
 
     with pytest.raises(Exception):  # noqa: B017 - the sergeant does not manage an agency order
         chasing.send_manual_reminder(order, by=sergeant, now=now)

@@ -60,7 +60,7 @@ def test_expiry_closes_obligations_as_ended_before_acknowledged(sergeant, office
     )
     from bulletins.services import reading
 
-    reading.acknowledge_bulletin(bulletin, user=sergeant, version_number=1, now=now)
+    reading.acknowledge(bulletin.pk, user=sergeant, version_number=1, now=now)
 
     clock.sweep(now + timedelta(hours=2))
 

@@ -1,20 +1,17 @@
 import csv
 import io
 import json
-import re
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
 import time_machine
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins import coverage_cache, evidence
+from bulletins import coverage, evidence
 from bulletins.models import Recipient
 from bulletins.services import authoring, chasing, reading, tracking
 from portal.models import AuditEvent
@@ -22,25 +19,6 @@ from tests.factories import UserFactory, published_bulletin
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def squad_officer(squad17):
-    return UserFactory(email="squad@agency.test", name="Squad Officer", unit=squad17)
-
-
-@pytest.fixture
-def pairing(admin, agency, officer, auxiliary, sergeant, outsider, squad_officer):
-    """An agency-wide Order published 3 hours ago, with a known pattern of reading."""
-    t0 = timezone.now() - timedelta(hours=3)
-    order = published_bulletin(admin, agency, now=t0, priority=1)
-    for person, minutes in ((officer, 10), (auxiliary, 20), (sergeant, 50), (admin, 90)):
-        reading.acknowledge_bulletin(
-            order, user=person, version_number=1, now=t0 + minutes * MINUTE
-        )
-    reading.record_open(order, order.versions.get(), user=outsider, now=t0 + 5 * MINUTE)
-    order.t0 = t0
-    return order
 
 
 def test_coverage_figures_on_a_known_data_set(pairing):
@@ -61,9 +39,7 @@ def test_after_a_material_amendment_earlier_acknowledgements_are_counted_apart(
     authoring.amend_bulletin(pairing, by=admin, now=amended_at, reason="Auxiliaries too",
                              is_material=True, title="All members paired")  # fmt: skip
     pairing.refresh_from_db()
-    reading.acknowledge_bulletin(
-        pairing, user=officer, version_number=2, now=amended_at + 10 * MINUTE
-    )
+    reading.acknowledge(pairing.pk, user=officer, version_number=2, now=amended_at + 10 * MINUTE)
     pairing.refresh_from_db()
 
     figures = tracking.coverage_summary(pairing)
@@ -80,9 +56,9 @@ def test_acknowledgements_on_a_bucket_boundary_count_as_within_it(
 ):
     t0 = timezone.now() - timedelta(hours=2)
     order = published_bulletin(admin, agency, now=t0, priority=1)
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=t0 + 15 * MINUTE)
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=t0 + 15 * MINUTE)
     late = t0 + 15 * MINUTE + timedelta(milliseconds=1)
-    reading.acknowledge_bulletin(order, user=auxiliary, version_number=1, now=late)
+    reading.acknowledge(order.pk, user=auxiliary, version_number=1, now=late)
 
     figures = tracking.coverage_summary(order)
 
@@ -274,7 +250,7 @@ def _grow(admin, agency, precinct17, precinct75, people, bulletins):
     orders = [published_bulletin(admin, agency, now=now - 5 * MINUTE) for _ in range(bulletins)]
     for member in members[: people // 4]:
         for order in orders:
-            reading.acknowledge_bulletin(order, user=member, version_number=1, now=now)
+            reading.acknowledge(order.pk, user=member, version_number=1, now=now)
     chasing.send_manual_reminder(orders[0], by=admin, now=now)
     return orders, members
 
@@ -294,7 +270,7 @@ def test_dashboards_run_the_same_few_queries_at_any_volume(
 
     more, _ = _grow(admin, agency, precinct17, precinct75, people=120, bulletins=8)
     # Past the time changed figures are shown: the coverage page computes them again.
-    with time_machine.travel(timezone.now() + timedelta(seconds=coverage_cache.stale_seconds())):
+    with time_machine.travel(timezone.now() + timedelta(seconds=coverage.stale_seconds())):
         big = {name: _count_queries(client, url) for name, url in pages.items()}
 
     assert big == small
@@ -392,254 +368,3 @@ def test_paging_by_unit_reads_the_same_people_in_the_same_order(
         assert [r.pk for r in paged] == [r.pk for r in everyone], size
         assert paginator.count == len(everyone)
     assert len({r.unit_id for r in everyone}) >= 3
-
-
-# --- figures kept while nothing they count changes (bulletins.coverage_cache) ---------------
-
-
-def _shown(client, bulletin, **headers):
-    """The figures the coverage page shows ({"Told": 6, ...}), and the number of recipient
-    scans the request ran."""
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("bulletins:coverage", args=[bulletin.pk]), **headers)
-    assert response.status_code == HTTPStatus.OK
-    page = response.content.decode()
-    figures = dict(re.findall(r"<dt>(\w+)</dt><dd>(?:<a [^>]*>)?(\d+)", page))
-    scans = sum(
-        'FROM "bulletins_recipient"' in query["sql"] and "GROUP BY" in query["sql"]
-        for query in queries.captured_queries
-    )
-    return {name: int(count) for name, count in figures.items()}, scans, page
-
-
-def test_unchanged_figures_are_kept_without_scanning_again(client, pairing, admin):
-    client.force_login(admin)
-    first, first_scans, _ = _shown(client, pairing)
-    # A write that bypasses the services is not seen: the kept figures are what is shown.
-    Recipient.objects.filter(bulletin=pairing, acknowledged_version__isnull=True).update(
-        acknowledged_version=1, acknowledged_at=timezone.now()
-    )
-
-    again, scans, page = _shown(client, pairing)
-
-    assert first == {"Told": 6, "Opened": 5, "Acknowledged": 4, "Outstanding": 2}
-    assert (first_scans, scans) == (1, 0)
-    assert again == first
-    assert "Figures as of" in page
-
-
-def _acknowledge_by_the_page(client, bulletin, person):
-    client.force_login(person)
-    client.post(reverse("bulletins:acknowledge", args=[bulletin.pk]), {"version": 1})
-
-
-def _acknowledge_by_the_service(client, bulletin, person):
-    reading.acknowledge_bulletin(bulletin, user=person, version_number=1, now=timezone.now())
-
-
-def _open_by_the_page(client, bulletin, person):
-    client.force_login(person)
-    client.get(reverse("bulletins:detail", args=[bulletin.pk]))
-
-
-def _refreshed_by_the_workers(client, bulletin):
-    """What the page shows right after a change, then after the workers' next run (and how
-    many figures that run computed), and what it scanned each time."""
-    before, before_scans, _ = _shown(client, bulletin)
-    computed = coverage_cache.refresh_watched()
-    after, after_scans, _ = _shown(client, bulletin)
-    return before, after, computed, (before_scans, after_scans)
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (_acknowledge_by_the_page, {"Opened": 6, "Acknowledged": 5, "Outstanding": 1}),
-        (_acknowledge_by_the_service, {"Opened": 6, "Acknowledged": 5, "Outstanding": 1}),
-        (_open_by_the_page, {"Opened": 6, "Acknowledged": 4, "Outstanding": 2}),
-    ],
-)
-def test_a_reader_changes_the_figures_at_the_workers_next_run(
-    client, pairing, admin, squad_officer, change, expected
-):
-    client.force_login(admin)
-    shown_first, _, _ = _shown(client, pairing)
-
-    change(client, pairing, squad_officer)
-    client.force_login(admin)
-    before, after, computed, scans = _refreshed_by_the_workers(client, pairing)
-
-    assert before == shown_first  # a few seconds old: the request scans nothing
-    assert computed == 1
-    assert after == {"Told": 6, **expected}
-    assert scans == (0, 0)
-
-
-def test_changed_figures_are_computed_in_the_request_once_the_workers_fall_behind(
-    client, pairing, admin, squad_officer
-):
-    client.force_login(admin)
-    _shown(client, pairing)
-    _acknowledge_by_the_service(client, pairing, squad_officer)
-    client.force_login(admin)
-    late = timezone.now() + timedelta(seconds=coverage_cache.stale_seconds())
-
-    with time_machine.travel(late):
-        figures, scans, _ = _shown(client, pairing)
-
-    assert figures == {"Told": 6, "Opened": 6, "Acknowledged": 5, "Outstanding": 1}
-    assert scans == 1
-
-
-def test_someone_told_later_changes_the_figures_at_the_workers_next_run(
-    client, pairing, admin, precinct17
-):
-    client.force_login(admin)
-    _shown(client, pairing)
-    newcomer = UserFactory(unit=precinct17)  # moved in after publication
-
-    _open_by_the_page(client, pairing, newcomer)
-    client.force_login(admin)
-    _, figures, _, _ = _refreshed_by_the_workers(client, pairing)
-
-    assert figures == {"Told": 7, "Opened": 6, "Acknowledged": 4, "Outstanding": 3}
-
-
-def test_telling_more_people_changes_the_figures_at_the_workers_next_run(
-    client, pairing, admin, precinct17
-):
-    client.force_login(admin)
-    _shown(client, pairing)
-    UserFactory(unit=precinct17)
-
-    told = authoring.add_recipients(pairing, pairing.members(), now=timezone.now())
-    _, figures, _, _ = _refreshed_by_the_workers(client, pairing)
-
-    assert told == 1
-    assert figures["Told"] == 7 and figures["Outstanding"] == 3
-
-
-def test_amending_or_lifting_computes_the_figures_again(client, pairing, admin, officer):
-    client.force_login(admin)
-    _shown(client, pairing)
-
-    authoring.amend_bulletin(pairing, by=admin, now=timezone.now(), reason="Auxiliaries too",
-                             is_material=True, title="All members paired")  # fmt: skip
-    amended, amended_scans, _ = _shown(client, pairing)
-    pairing.refresh_from_db()
-    authoring.lift_bulletin(pairing, by=admin, now=timezone.now(), reason="Threat over")
-    _, lifted_scans, page = _shown(client, pairing)
-
-    assert amended["Acknowledged"] == 0 and amended["Outstanding"] == 6
-    assert (amended_scans, lifted_scans) == (1, 1)
-    assert "Version 1 only" in page
-
-
-def test_kept_figures_are_kept_per_scope(client, pairing, admin, sergeant):
-    client.force_login(admin)
-    agency_wide, _, _ = _shown(client, pairing)
-    client.force_login(sergeant)
-    precinct, precinct_scans, _ = _shown(client, pairing)
-    client.force_login(admin)
-    again, again_scans, _ = _shown(client, pairing)
-
-    assert (agency_wide["Told"], precinct["Told"], again["Told"]) == (6, 4, 6)
-    assert (precinct_scans, again_scans) == (1, 0)
-
-
-def test_who_is_on_leave_is_read_at_every_view(client, pairing, admin, outsider):
-    client.force_login(admin)
-    _, _, before = _shown(client, pairing)
-    outsider.is_on_leave = True
-    outsider.save()
-
-    _, scans, after = _shown(client, pairing)
-    htmx = {"HX-Request": "true", "HX-Target": "coverage-figures"}
-    _, _, refreshed = _shown(client, pairing, headers=htmx)
-
-    assert "on leave" not in before
-    assert scans == 0
-    assert "(1 on leave)" in after
-    assert "(1 on leave)" in refreshed
-    assert "<html" not in refreshed and "Figures as of" in refreshed
-
-
-def test_kept_figures_are_shown_a_minute_unchanged_and_seconds_changed(
-    client, pairing, admin, squad_officer
-):
-    client.force_login(admin)
-    _shown(client, pairing)
-    pairing.refresh_from_db()
-    scope = coverage_cache.scope_of(admin)
-    stamp, found = coverage_cache._read(pairing, scope)
-    entry = found[coverage_cache._key(pairing.pk, scope)]
-    computed_at = timezone.now()
-
-    def shown(stamp, seconds):
-        return coverage_cache.shown(entry, stamp, computed_at + timedelta(seconds=seconds))
-
-    _acknowledge_by_the_service(client, pairing, squad_officer)
-    changed, _ = coverage_cache._read(pairing, scope)
-    pairing.refresh_from_db()
-    pairing.status = "lifted"
-    lifted, _ = coverage_cache._read(pairing, scope)
-    stale = coverage_cache.stale_seconds()
-
-    assert shown(stamp, coverage_cache.MAX_AGE_SECONDS - 1)
-    assert not shown(stamp, coverage_cache.MAX_AGE_SECONDS)
-    assert shown(changed, stale - 1) and not shown(changed, stale)
-    assert not shown(lifted, 0)  # never across a change of the bulletin itself
-    del entry["as_of"]  # kept by the release before: shown while unchanged, else computed
-    assert shown(stamp, 1) and not shown(changed, 1)
-
-
-def test_the_workers_compute_only_watched_figures_that_changed_or_aged(
-    client, pairing, admin, sergeant, squad_officer
-):
-    client.force_login(admin)
-    _shown(client, pairing)
-    client.force_login(sergeant)
-    _shown(client, pairing)
-
-    unchanged = coverage_cache.refresh_watched()
-    _acknowledge_by_the_service(client, pairing, squad_officer)
-    both_scopes = coverage_cache.refresh_watched()
-    with time_machine.travel(
-        timezone.now() + timedelta(seconds=coverage_cache.REFRESH_AFTER_SECONDS)
-    ):
-        aged = coverage_cache.refresh_watched()
-    # The sergeant's page was closed (the mark ran out); the admin lost the right to follow it.
-    cache.delete(coverage_cache._watch_key(pairing.pk, coverage_cache.scope_of(sergeant)))
-    admin.role, admin.is_superuser = "officer", False
-    admin.save()
-    _acknowledge_by_the_service(client, pairing, UserFactory(unit=squad_officer.unit))
-    nobody = coverage_cache.refresh_watched()
-
-    assert (unchanged, both_scopes, aged, nobody) == (0, 2, 2, 0)
-    assert cache.get(coverage_cache._watched_key()) == set()
-
-
-def test_a_page_left_open_stays_watched_without_a_gap(client, pairing, admin):
-    client.force_login(admin)
-    key = coverage_cache._watch_key(pairing.pk, coverage_cache.scope_of(admin))
-    _shown(client, pairing)
-    first = cache.get(key)["at"]
-    half = timedelta(seconds=coverage_cache.WATCH_SECONDS / 2)
-
-    with time_machine.travel(timezone.now() + half - timedelta(seconds=2)):
-        _shown(client, pairing)
-        kept = cache.get(key)["at"]
-    with time_machine.travel(timezone.now() + half):
-        _shown(client, pairing)
-        renewed = cache.get(key)["at"]
-
-    assert kept == first
-    assert renewed >= first + half.total_seconds()
-
-
-def test_the_workers_refresh_the_figures_every_few_seconds():
-    schedule = settings.CELERY_BEAT_SCHEDULE["refresh-coverage"]
-
-    assert schedule["task"] == "bulletins.tasks.refresh_coverage_task"
-    assert schedule["schedule"] == settings.COVERAGE_REFRESH_SECONDS == 5
-    assert coverage_cache.stale_seconds() == 15

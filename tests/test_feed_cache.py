@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from bulletins import feed_cache
+from bulletins.caching import feed as kept_feed
 from bulletins.models import Bulletin
 from bulletins.services import authoring, reading
 from tests.factories import published_bulletin
@@ -49,7 +49,7 @@ def test_an_acknowledgement_shows_at_once_on_a_cached_feed(client, sergeant, off
     client.force_login(officer)
     assert "Not yet acknowledged" in feed(client)
 
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=timezone.now())
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=timezone.now())
 
     assert "Not yet acknowledged" not in feed(client)
 
@@ -91,7 +91,7 @@ def test_the_cached_page_carries_a_fresh_csrf_token_and_no_old_message(client, s
     page = feed(client)
 
     assert "Acknowledged. Thank you." not in page
-    assert feed_cache.CSRF_SENTINEL not in page
+    assert kept_feed.CSRF_PLACEHOLDER not in page
     assert 'name="csrfmiddlewaretoken" value="' in page
 
 
@@ -148,7 +148,7 @@ def test_a_large_audience_is_told_by_a_task_after_commit(
 
     assert bulletin.recipients.count() == 0
     assert Bulletin.objects.filter(pk=bulletin.pk).addressed_to(officer).exists()
-    assert len([c for c in callbacks if c.__module__ != "bulletins.feed_cache"]) == 2
+    assert len([c for c in callbacks if c.__module__ != "portal.stamps"]) == 2
     told = authoring.write_recipients(bulletin.pk, now=timezone.now())
     assert told == bulletin.members().count() >= 3
     assert authoring.write_recipients(bulletin.pk, now=timezone.now()) == 0
@@ -166,3 +166,73 @@ def test_the_sweep_tells_the_audience_when_the_task_was_lost(settings, sergeant,
     assert done["told"] == 1
     assert bulletin.recipients.filter(user=officer).exists()
     assert clock.sweep(timezone.now())["told"] == 0
+
+
+def _nassau():
+    from portal.models import Unit, User
+    from tests.factories import UserFactory, make_unit
+
+    nassau = make_unit("Nassau County Police Department", kind=Unit.Kind.AGENCY)
+    precinct = make_unit("First Precinct", parent=nassau)
+    sergeant = UserFactory(unit=precinct, role=User.Role.SUPERVISOR)
+    return precinct, sergeant, UserFactory(unit=precinct)
+
+
+def _bulletin_queries(client):
+    with CaptureQueriesContext(connection) as queries:
+        page = feed(client)
+    return page, len([q for q in queries if "bulletins_" in q["sql"]])
+
+
+def test_a_publication_in_another_agency_leaves_a_kept_feed_alone(client, sergeant, officer):
+    precinct, nassau_sergeant, nassau_officer = _nassau()
+    published_bulletin(sergeant, sergeant.unit, title="Metro pairs")
+    client.force_login(officer)
+    feed(client)
+
+    published_bulletin(nassau_sergeant, precinct, title="Nassau pairs for 36 hours")
+    kept, metro_queries = _bulletin_queries(client)
+    published_bulletin(sergeant, sergeant.unit, title="Metro vehicle checks")
+    changed, changed_queries = _bulletin_queries(client)
+    client.force_login(nassau_officer)
+
+    assert "Metro pairs" in kept and "Nassau" not in kept
+    assert metro_queries == 0  # served as kept: the counter is the agency's
+    assert changed_queries > 0 and "Metro vehicle checks" in changed
+    assert "Nassau pairs for 36 hours" in feed(client)
+
+
+def test_a_superusers_kept_feed_follows_every_agency(client, sergeant):
+    from tests.factories import UserFactory
+
+    precinct, nassau_sergeant, _ = _nassau()
+    root = UserFactory(unit=sergeant.unit, is_superuser=True, is_staff=True)
+    client.force_login(root)
+    feed(client)
+    _, unchanged = _bulletin_queries(client)
+
+    published_bulletin(nassau_sergeant, precinct, title="Nassau pairs for 36 hours")
+    _, after = _bulletin_queries(client)
+
+    assert unchanged == 0
+    assert after > 0
+
+
+def test_moving_a_unit_to_another_agency_forgets_both_agencies_kept_feeds(client, sergeant, admin):
+    from portal import people
+    from portal.models import Unit
+
+    precinct, _, nassau_officer = _nassau()
+    client.force_login(nassau_officer)
+    feed(client)
+    client.force_login(admin)  # stays in Metro; the orders they oversee leave with the unit
+    feed(client)
+
+    Unit.objects.move(Unit.objects.get(pk=sergeant.unit.pk), Unit.objects.get(pk=precinct.pk),
+                      "last-child")  # fmt: skip
+    people.resync_agencies(Unit.objects.get(pk=sergeant.unit.pk))
+    _, metro_after = _bulletin_queries(client)
+    client.force_login(nassau_officer)
+    _, nassau_after = _bulletin_queries(client)
+
+    assert metro_after > 0 and nassau_after > 0

@@ -123,5 +123,5 @@ def test_outbox_row_is_written_with_the_transition_and_delivered_after_commit(
 
     outbox = NotificationEvent.objects.get(bulletin=bulletin)
     assert (outbox.event, outbox.key, outbox.fanned_out_at) == ("published", "v1", None)
-    deliveries = [c for c in callbacks if c.__module__ != "bulletins.feed_cache"]
+    deliveries = [c for c in callbacks if c.__module__ != "portal.stamps"]
     assert len(deliveries) == 1

@@ -8,10 +8,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bulletins import permissions
+from bulletins.models import audience_members
+from portal import scope
 from portal.models import AuditEvent, Unit, User
 from tests.factories import UserFactory, make_unit
 
 pytestmark = pytest.mark.django_db
+
+
+def _reached(unit):
+    """The ids of the people an audience of `unit` and its subtree reaches."""
+    everyone = audience_members(
+        [(unit, True)], classes=list(User.MemberClass), supervisors_only=False
+    )
+    return set(everyone.values_list("pk", flat=True))
 
 
 def test_a_subtree_at_depth_four_is_one_query(agency, manhattan, precinct17, squad17, precinct75):
@@ -21,7 +31,7 @@ def test_a_subtree_at_depth_four_is_one_query(agency, manhattan, precinct17, squ
 
     with CaptureQueriesContext(connection) as queries:
         units = set(manhattan.subtree().values_list("name", flat=True))
-        members = set(permissions.members_of(manhattan).values_list("pk", flat=True))
+        members = _reached(manhattan)
 
     assert post.depth == 5
     assert units == {"Manhattan South", "17th Precinct", "17th Precinct Anti-Crime", post.name}
@@ -39,12 +49,8 @@ def test_moving_a_unit_keeps_the_tree_consistent(agency, manhattan, brooklyn, pr
 
     moved = Unit.objects.get(pk=squad17.pk)
     assert moved.path.startswith(Unit.objects.get(pk=brooklyn.pk).path)
-    assert member.pk in set(
-        permissions.members_of(Unit.objects.get(pk=brooklyn.pk)).values_list("pk", flat=True)
-    )
-    assert member.pk not in set(
-        permissions.members_of(Unit.objects.get(pk=manhattan.pk)).values_list("pk", flat=True)
-    )
+    assert member.pk in _reached(Unit.objects.get(pk=brooklyn.pk))
+    assert member.pk not in _reached(Unit.objects.get(pk=manhattan.pk))
 
 
 @pytest.mark.parametrize(
@@ -68,8 +74,10 @@ def test_role_and_scope_matrix(request, squad17, persona, unit, author, coverage
     person = UserFactory(unit=target)
 
     assert permissions.can_author_for(user, target) is author
-    assert permissions.can_view_coverage_for(user, target) is coverage
-    assert permissions.can_manage_person(user, person) is manage_person
+    assert (
+        user.has_perm(permissions.VIEW_COVERAGE) and scope.is_in_scope(user, target)
+    ) is coverage
+    assert scope.can_manage_person(user, person) is manage_person
 
 
 def test_an_admin_of_another_agency_acts_on_nothing_here(precinct17):
@@ -77,7 +85,7 @@ def test_an_admin_of_another_agency_acts_on_nothing_here(precinct17):
     other_admin = UserFactory(unit=other, role=User.Role.ADMIN)
 
     assert not permissions.can_author_for(other_admin, precinct17)
-    assert not permissions.scope_units(other_admin).filter(pk=precinct17.pk).exists()
+    assert not scope.scope_units(other_admin).filter(pk=precinct17.pk).exists()
 
 
 def test_a_person_turns_non_urgent_email_off(client, officer):

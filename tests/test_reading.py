@@ -112,7 +112,11 @@ def test_acknowledging_twice_records_once(client, sergeant, officer):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("way", ["the long way", "at once"])
 def test_concurrent_acknowledgements_record_one(way, sergeant, officer):
+    from tests.factories import UserFactory
+
     bulletin = published_bulletin(sergeant, sergeant.unit)
+    if way == "the long way":  # someone who moved in after publication: not told yet
+        officer = UserFactory(unit=sergeant.unit)
     now = timezone.now()
     barrier = threading.Barrier(6)
     results = []
@@ -120,14 +124,9 @@ def test_concurrent_acknowledgements_record_one(way, sergeant, officer):
     def acknowledge():
         barrier.wait()
         try:
-            if way == "at once":
-                recorded = reading.acknowledge_at_once(
-                    bulletin.pk, user=officer, version_number=1, now=now, request=_ack_request()
-                )
-            else:
-                recorded = reading.acknowledge_bulletin(
-                    bulletin, user=officer, version_number=1, now=now
-                )
+            recorded = reading.acknowledge(
+                bulletin.pk, user=officer, version_number=1, now=now, request=_ack_request()
+            )
             results.append(recorded)
         finally:
             connection.close()
@@ -196,7 +195,7 @@ def test_stale_version_cannot_be_acknowledged_after_a_material_change(sergeant, 
     bulletin.refresh_from_db()
 
     with pytest.raises(Exception, match="changed since you opened it"):
-        reading.acknowledge_bulletin(bulletin, user=officer, version_number=1, now=timezone.now())
+        reading.acknowledge(bulletin.pk, user=officer, version_number=1, now=timezone.now())
 
     assert not Receipt.objects.filter(acknowledged_at__isnull=False).exists()
 
@@ -302,7 +301,7 @@ def test_the_banner_is_kept_until_something_changes_it(client, sergeant, officer
 
 
 def test_the_kept_banner_follows_the_clock(sergeant, officer, django_assert_num_queries):
-    from bulletins.context_processors import kept_urgent
+    from bulletins.caching.feed import urgent_banner as kept_urgent
 
     now = timezone.now()
     order = published_bulletin(sergeant, sergeant.unit, now=now, title="Pair up", priority=1,
@@ -324,7 +323,9 @@ def test_the_kept_banner_follows_the_clock(sergeant, officer, django_assert_num_
 def _ack_request():
     from django.test import RequestFactory
 
-    return RequestFactory().post("/", HTTP_USER_AGENT="PatrolCar/1.0", REMOTE_ADDR="10.1.2.3")
+    request = RequestFactory().post("/", HTTP_USER_AGENT="PatrolCar/1.0", REMOTE_ADDR="10.1.2.3")
+    request.session = {"account_authentication_methods": [{"method": "password"}]}
+    return request
 
 
 def _evidence(user):
@@ -343,23 +344,22 @@ def _evidence(user):
     )  # fmt: skip
 
 
-def test_acknowledging_at_once_writes_the_same_evidence_as_the_long_way(sergeant, precinct17):
+def test_acknowledging_at_once_writes_the_same_evidence_as_the_long_way(
+    sergeant, precinct17, django_assert_num_queries
+):
     from portal import audit
     from tests.factories import UserFactory
 
-    quick, slow = UserFactory(unit=precinct17), UserFactory(unit=precinct17)
+    quick = UserFactory(unit=precinct17)
     bulletin = published_bulletin(sergeant, precinct17)
+    slow = UserFactory(unit=precinct17)  # moved in after publication: the long way
     now = timezone.now()
     request = _ack_request()
 
-    assert reading.acknowledge_at_once(
-        bulletin.pk, user=quick, version_number=1, now=now, auth_method="password",
-        request=request,
-    )  # fmt: skip
-    assert reading.acknowledge_bulletin(
-        bulletin, user=slow, version_number=1, now=now, auth_method="password",
-        ip="10.1.2.3", user_agent="PatrolCar/1.0", request=request,
-    )  # fmt: skip
+    with django_assert_num_queries(1):
+        assert reading.acknowledge(bulletin.pk, user=quick, version_number=1, now=now,
+                                   request=request)  # fmt: skip
+    assert reading.acknowledge(bulletin.pk, user=slow, version_number=1, now=now, request=request)
 
     assert _evidence(quick) == _evidence(slow)
     assert _evidence(quick)[1] == (1, True, True)
@@ -391,8 +391,8 @@ def test_the_statement_acknowledging_at_once_is_prepared_on_a_kept_connection(
     before = prepared()
     with django_assert_num_queries(len(people)):  # each still counted, through Django's wrapper
         recorded = [
-            reading.acknowledge_at_once(bulletin.pk, user=person, version_number=1,
-                                        now=timezone.now(), request=request)
+            reading.acknowledge(bulletin.pk, user=person, version_number=1,
+                                now=timezone.now(), request=request)
             for person in people
         ]  # fmt: skip
 
@@ -408,22 +408,24 @@ def test_an_acknowledgement_bumps_the_feed_and_the_figures_in_one_round_trip(
 ):
     from django.core.cache import cache
 
-    from bulletins import coverage_cache, feed_cache
+    from bulletins.caching import changes
+    from portal import stamps
     from tests.factories import UserFactory
 
     officer = UserFactory(unit=precinct17)
     bulletin = published_bulletin(sergeant, precinct17)
-    keys = [feed_cache.reader_key(officer), coverage_cache.recipients_key(bulletin.pk)]
-    before = [feed_cache.start_counter(key) for key in keys]
+    counters = [changes.reader_counter(officer.pk), changes.recipients_counter(bulletin.pk)]
+    before = stamps.read(counters, ())[0].counters
 
     with redis_commands() as sent:
-        assert reading.acknowledge_at_once(
+        assert reading.acknowledge(
             bulletin.pk, user=officer, version_number=1, now=timezone.now(),
-            auth_method="password", request=_ack_request(),
+            request=_ack_request(),
         )  # fmt: skip
 
     assert sent == ["EVALSHA"]
-    assert cache.get_many(keys) == {key: value + 1 for key, value in zip(keys, before, strict=True)}
+    after = cache.get_many(counters)
+    assert after == {key: value + 1 for key, value in zip(counters, before, strict=True)}
 
 
 @pytest.mark.parametrize(
@@ -446,7 +448,7 @@ def test_acknowledging_at_once_writes_nothing_unless_every_check_passes(
     bulletin = published_bulletin(sergeant, precinct17, now=now, **fields)
     person, version, at = officer, 1, now + timedelta(minutes=1)
     if case == "already acknowledged":
-        reading.acknowledge_bulletin(bulletin, user=officer, version_number=1, now=now)
+        reading.acknowledge(bulletin.pk, user=officer, version_number=1, now=now)
     elif case == "not told":
         person = UserFactory(unit=precinct17)  # moved in after publication: no recipient row
     elif case == "not addressed":
@@ -463,7 +465,7 @@ def test_acknowledging_at_once_writes_nothing_unless_every_check_passes(
     receipts = Receipt.objects.filter(acknowledged_at__isnull=False).count()
     events = AuditEvent.objects.filter(action="bulletin.acknowledge").count()
 
-    recorded = reading.acknowledge_at_once(
+    recorded = reading._acknowledge_at_once(  # the statement's own guard, before the checks
         bulletin.pk, user=person, version_number=version, now=at, request=_ack_request()
     )
 

@@ -4,8 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from portal import roster
+from portal import people, roster
 from portal.models import AuditEvent, Unit, User
+from portal.units import load_units, unit_key
 from tests.factories import UserFactory, make_unit
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,7 @@ def import_rows(*rows, **options):
 
 
 def unit_at(*names):
-    return Unit.objects.get(pk=roster.load_units()[roster.unit_key(names)].pk)
+    return Unit.objects.get(pk=load_units()[unit_key(names)].pk)
 
 
 def move_under(unit, parent):
@@ -223,25 +224,27 @@ def test_invites_are_sent_after_commit_only_when_asked(
     assert "/accounts/password/reset/key/" in mailoutbox[0].body
 
 
-def test_move_person_keeps_the_agency_in_step(officer, sergeant):
+def test_moving_a_person_keeps_the_agency_in_step(officer, admin):
     nassau = make_unit("Nassau County PD")
     precinct = make_unit("1st Precinct", parent=nassau)
+    officer.unit = precinct
 
-    roster.move_person(officer, precinct, by=sergeant)
+    people.save_person(officer, by=admin, changed=["unit"])
 
     officer.refresh_from_db()
     assert (officer.unit, officer.agency) == (precinct, nassau)
-    event = AuditEvent.objects.get(action="person.move")
-    assert (event.actor, event.object_id) == (sergeant, str(officer.pk))
-    assert event.detail["to_unit"] == precinct.pk
+    event = AuditEvent.objects.get(action="person.change")
+    assert (event.actor, event.object_id) == (admin, str(officer.pk))
+    assert event.detail["unit"] == precinct.pk
 
 
-def test_move_person_refuses_a_badge_taken_in_the_new_agency(officer, admin):
+def test_moving_a_person_refuses_a_badge_taken_in_the_new_agency(officer, admin):
     nassau = make_unit("Nassau County PD")
     UserFactory(unit=nassau, badge=officer.badge)
+    officer.unit = nassau
 
     with pytest.raises(ValidationError, match="already belongs"):
-        roster.move_person(officer, nassau, by=admin)
+        people.save_person(officer, by=admin, changed=["unit"])
 
     officer.refresh_from_db()
     assert officer.agency.name == AGENCY
@@ -291,7 +294,7 @@ def test_moving_a_unit_to_another_agency_brings_its_members_along(officer, preci
     nassau = make_unit("Nassau County PD")
     move_under(precinct17, nassau)
 
-    moved = roster.resync_agencies(precinct17)
+    moved = people.resync_agencies(precinct17)
 
     officer.refresh_from_db()
     assert moved == 1
@@ -304,4 +307,4 @@ def test_a_unit_move_that_would_share_a_badge_is_refused(officer, precinct17):
     move_under(precinct17, nassau)
 
     with pytest.raises(ValidationError, match="would share a badge"):
-        roster.resync_agencies(precinct17)
+        people.resync_agencies(precinct17)

@@ -2,11 +2,15 @@ import io
 from datetime import timedelta
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
-from portal.management.commands.seed_demo import DEMO_PASSWORD
+from bulletins.management.commands.seed_demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from portal.models import Unit, User
+from tests.sign_in import sign_in, signed_in_user_id, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +129,20 @@ def test_seed_demo_publishes_the_story_bulletins_once(db):
         Recipient.objects.filter(bulletin=intelligence).values_list("user__email", flat=True)
     )
     assert readers == {"officer2@demo.test"}
+
+
+@pytest.mark.usefixtures("own_cache_keys")
+def test_seed_demo_enrols_the_demo_supervisor_and_admin_with_the_documented_secret():
+    call_command("seed_demo", stdout=io.StringIO())
+
+    client = Client()
+    sign_in(client, "sergeant@demo.test", "portal-demo-2026")
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(DEMO_TOTP_SECRET)})
+
+    enrolled = Authenticator.objects.filter(type=Authenticator.Type.TOTP)
+    assert sorted(enrolled.values_list("user__email", flat=True)) == [
+        "admin@demo.test",
+        "sergeant@demo.test",
+    ]
+    assert all(DEMO_TOTP_SECRET not in str(a.data) for a in enrolled)
+    assert signed_in_user_id(client) == str(User.objects.get(email="sergeant@demo.test").pk)

@@ -141,7 +141,7 @@ def test_ended_bulletin_leaves_the_feed_with_no_worker_and_is_recorded_once_on_c
 def test_watched_coverage_figures_follow_acknowledgements_on_a_real_worker(
     client, admin, sergeant, officer, celery_processes
 ):
-    from bulletins import coverage_cache
+    from bulletins import coverage
     from bulletins.services import reading
 
     order = published_bulletin(admin, sergeant.unit, priority=1)
@@ -149,10 +149,10 @@ def test_watched_coverage_figures_follow_acknowledgements_on_a_real_worker(
     url = reverse("bulletins:coverage", args=[order.pk])
     before = client.get(url).content.decode()  # computes the figures and marks them watched
     celery_processes.start()
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=timezone.now())
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=timezone.now())
 
     def kept_acknowledged():
-        entry = cache.get(coverage_cache._key(order.pk, coverage_cache.scope_of(admin)))
+        entry = cache.get(coverage._key(order.pk, coverage.scope_of(admin)))
         return re.search(r"<dt>Acknowledged</dt><dd>(\d+)", entry["html"])[1]
 
     wait_for(lambda: kept_acknowledged() == "1", message="the workers to compute the figures")
@@ -216,7 +216,7 @@ def test_reminders_and_escalation_follow_the_cadence_on_a_real_worker(
 
     t0 = timezone.now()
     order = published_bulletin(admin, precinct17, now=t0, priority=1)
-    reading.acknowledge_bulletin(order, user=sergeant, version_number=1, now=t0)
+    reading.acknowledge(order.pk, user=sergeant, version_number=1, now=t0)
     celery_processes.start_worker()
 
     def sweep_at(minutes):
@@ -233,9 +233,7 @@ def test_reminders_and_escalation_follow_the_cadence_on_a_real_worker(
     sweep_at(15)
     sweep_at(16)
     wait_for(lambda: steps() == [0], message="the reminder")
-    reading.acknowledge_bulletin(
-        order, user=officer, version_number=1, now=t0 + timedelta(minutes=20)
-    )
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=t0 + timedelta(minutes=20))
     sweep_at(30)
     sweep_at(45)
     marker = published_bulletin(

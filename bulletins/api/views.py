@@ -3,6 +3,7 @@ services: the same rules as the pages, and the forms the pages validate with."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Value
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Path, Router, Status
@@ -14,7 +15,6 @@ from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
 from bulletins.forms import AmendForm, BulletinForm, LiftForm
 from bulletins.models import Bulletin, Receipt, Recipient
 from bulletins.services import authoring, clock, reading, tracking
-from portal import audit
 
 router = Router()
 ERRORS = dict.fromkeys(ERROR_STATUSES, Error)
@@ -48,13 +48,6 @@ def _check(form):
             for error in errors
         ]
     )
-
-
-def _auth_method(request):
-    token = getattr(request, "api_token", None)
-    if token is not None:
-        return f"api-token:{token.prefix}"
-    return reading.authentication_summary(request)
 
 
 def _detail(request, pk):
@@ -100,14 +93,9 @@ def bulletins_in_force(request):
 )
 def bulletin_detail(request, bulletin_id: int = BulletinId):
     bulletin = _detail(request, bulletin_id)
-    if bulletin.is_restricted and bulletin.version:
-        audit.record(
-            "bulletin.view_restricted",
-            by=request.user,
-            obj=bulletin,
-            version=bulletin.version,
-            request=request,
-            via="api",
+    if bulletin.version:  # not a draft (version 0)
+        reading.record_restricted_view(
+            bulletin, user=request.user, request=request, version=bulletin.version, via="api"
         )
     return bulletin
 
@@ -120,19 +108,15 @@ def bulletin_detail(request, bulletin_id: int = BulletinId):
 )
 def bulletin_acknowledge(request, payload: schemas.AcknowledgeIn, bulletin_id: int = BulletinId):
     user = request.user
-    bulletin = get_object_or_404(Bulletin.objects.published().addressed_to(user), pk=bulletin_id)
-    recorded = reading.acknowledge_bulletin(
-        bulletin,
-        user=user,
-        version_number=payload.version,
-        now=timezone.now(),
-        auth_method=_auth_method(request),
-        ip=audit.client_ip(request),
-        user_agent=request.headers.get("user-agent", ""),
-        request=request,
-    )
+    try:
+        recorded = reading.acknowledge(
+            bulletin_id, user=user, version_number=payload.version, now=timezone.now(),
+            request=request,
+        )  # fmt: skip
+    except Bulletin.DoesNotExist:
+        raise Http404 from None
     receipt = Receipt.objects.select_related("version").get(
-        user=user, bulletin=bulletin, version__number=payload.version
+        user=user, bulletin_id=bulletin_id, version__number=payload.version
     )
     return {"recorded": recorded, "acknowledgement": receipt}
 

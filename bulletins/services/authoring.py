@@ -2,28 +2,16 @@
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q, Value
 
-from bulletins import coverage_cache, feed_cache, notifications, permissions
+from bulletins import notifications, permissions
+from bulletins.caching import changes
 from bulletins.markup import render_markdown
 from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
-from portal import audit
+from portal import audit, database
+from portal.celery import queue_after_commit
 from portal.models import Unit
-
-TEXT_FIELDS = ("title", "instruction", "body")
-DRAFT_FIELDS = (
-    *TEXT_FIELDS,
-    "kind",
-    "priority",
-    "to_sworn",
-    "to_auxiliary",
-    "to_civilian",
-    "supervisors_only",
-    "effective_at",
-    "expires_at",
-    "review_interval",
-)
 
 
 def _check_audience(by, targets):
@@ -112,19 +100,14 @@ def add_recipients(bulletin, members, *, now):
         r_unit=F("unit_id"),
         r_added=Value(now, output_field=Recipient._meta.get_field("added_at")),
     ).values_list("r_bulletin", "r_user", "r_unit", "r_added")
-    select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
-    table = Recipient._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (bulletin_id, user_id, unit_id, added_at) "  # noqa: S608
-            # "WHERE true" lets SQLite tell the upsert clause from a join constraint.
-            f"SELECT * FROM ({select_sql}) AS r WHERE true "
-            "ON CONFLICT (bulletin_id, user_id) DO NOTHING",
-            params,
-        )
-        told = cursor.rowcount
+    told = database.insert_from(
+        Recipient,
+        ["bulletin_id", "user_id", "unit_id", "added_at"],
+        rows,
+        on_conflict="(bulletin_id, user_id)",
+    )
     if told:
-        coverage_cache.recipients_changed(bulletin.pk)
+        changes.recipients_changed(bulletin.pk)
     return told
 
 
@@ -148,9 +131,7 @@ def write_recipients(pk, *, now):
     audit.record("bulletin.told", obj=bulletin, version=bulletin.version, now=now, recipients=told)
     pending = NotificationEvent.objects.filter(bulletin_id=pk, fanned_out_at__isnull=True)
     for event_id in pending.values_list("pk", flat=True):
-        from bulletins.tasks import deliver_event_task
-
-        deliver_event_task.delay_on_commit(event_id)
+        notifications.deliver_after_commit(event_id)
     return told
 
 
@@ -179,14 +160,12 @@ def publish_bulletin(bulletin, *, by, now):
         bulletin.recipients_written_at = now
     else:
         told = None  # written by the task: its count is in the "bulletin.told" audit event
-        from bulletins.tasks import write_recipients_task
-
-        write_recipients_task.delay_on_commit(bulletin.pk)
+        queue_after_commit("bulletins.tasks.write_recipients_task", bulletin.pk)
     bulletin.save()
     audit.record(
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
-    feed_cache.bulletins_changed()
+    changes.bulletins_changed(bulletin.agency_id)
     if bulletin.status == Bulletin.Status.IN_FORCE:
         notifications.queue_event(
             bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{version.number}"
@@ -195,7 +174,7 @@ def publish_bulletin(bulletin, *, by, now):
 
 
 @transaction.atomic
-def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
+def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
     """A new version. Material: everyone must acknowledge again. Non-material: acks carry over."""
     if not permissions.can_manage(by, bulletin):
         raise PermissionDenied
@@ -205,9 +184,9 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
     if not reason.strip():
         raise ValidationError({"reason": "Say why you are amending this bulletin."})
     _check_time_span(
-        bulletin.effective_at, changes.get("expires_at", bulletin.expires_at), now, scheduling=False
+        bulletin.effective_at, fields.get("expires_at", bulletin.expires_at), now, scheduling=False
     )
-    for name, value in changes.items():
+    for name, value in fields.items():
         setattr(bulletin, name, value)
     bulletin.body_html = render_markdown(bulletin.body)
     if bulletin.expires_at is None and bulletin.next_review_at is None:
@@ -227,7 +206,7 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **changes):
         notifications.queue_event(
             bulletin, NotificationEvent.Event.AMENDED, now=now, key=f"v{version.number}"
         )
-    feed_cache.bulletins_changed()
+    changes.bulletins_changed(bulletin.agency_id)
     return bulletin
 
 
@@ -250,5 +229,5 @@ def lift_bulletin(bulletin, *, by, now, reason):
     )
     if bulletin.effective_at <= now:
         notifications.queue_event(bulletin, NotificationEvent.Event.LIFTED, now=now)
-    feed_cache.bulletins_changed()
+    changes.bulletins_changed(bulletin.agency_id)
     return bulletin

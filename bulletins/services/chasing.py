@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Length, Substr
 
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, BulletinVersion, NotificationEvent, Recipient, Reminder
-from portal import audit
+from portal import audit, database
 from portal.models import AuditEvent, Unit
 
 MANUAL_REMINDER_INTERVAL = timedelta(minutes=15)
@@ -96,20 +96,12 @@ def _insert_reminders(recipients, *, step, unit, now, sent_by=None):
     ).values_list(
         "r_recipient", "r_version", "r_step", "r_unit", "r_manual", "r_sent_by", "r_created"
     )
-    select_sql, params = rows.query.get_compiler(connection=connection).as_sql()
-    guard = (
-        ""
-        if is_manual
-        else (" ON CONFLICT (recipient_id, version, step) WHERE NOT is_manual DO NOTHING")
+    return database.insert_from(
+        Reminder,
+        ["recipient_id", "version", "step", "unit_id", "is_manual", "sent_by_id", "created_at"],
+        rows,
+        on_conflict="" if is_manual else "(recipient_id, version, step) WHERE NOT is_manual",
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Reminder._meta.db_table} "  # noqa: S608
-            "(recipient_id, version, step, unit_id, is_manual, sent_by_id, created_at) "
-            f"SELECT * FROM ({select_sql}) AS r WHERE true{guard}",
-            params,
-        )
-        return cursor.rowcount
 
 
 @transaction.atomic

@@ -15,11 +15,14 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from bulletins import feed_cache, notifications, permissions
+from bulletins import notifications, permissions
+from bulletins.caching import changes
 from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services import chasing
 from bulletins.services.authoring import add_recipients, write_recipients
 from portal import audit
+
+Event = NotificationEvent.Event
 
 
 def review_grace():
@@ -35,17 +38,10 @@ def recorded_at(now):
 def sweep(now):
     """One pass over everything due at `now`. Returns how many transitions it recorded."""
     return {
-        "took_effect": _each(Bulletin.objects.filter(
-            status=Bulletin.Status.SCHEDULED, effective_at__lte=now), take_effect, now),
-        "ended": _each(Bulletin.objects.filter(
-            status__in=Bulletin.LIVE_STATUSES, expires_at__lte=now), end_on_time, now),
-        "review_requested": _each(Bulletin.objects.filter(
-            status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
-            next_review_at__lte=now, review_requested_at__isnull=True), request_review, now),
-        "review_overdue": _each(Bulletin.objects.filter(
-            status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
-            review_requested_at__lte=now - review_grace(), review_overdue_at__isnull=True),
-            flag_review_overdue, now),
+        "took_effect": _each(_due_to_take_effect(now), take_effect, now),
+        "ended": _each(_due_to_end(now), end_on_time, now),
+        "review_requested": _each(_due_for_review(now), request_review, now),
+        "review_overdue": _each(_review_overdue(now), flag_review_overdue, now),
         "reminders": chasing.chase(now),
         # A safety net: the task that writes recipient rows after publication was lost.
         "told": _each(Bulletin.objects.published().filter(
@@ -61,26 +57,55 @@ def _each(due, transition, now):
     return sum(transition(pk, now=now) for pk in due.order_by("pk").values_list("pk", flat=True))
 
 
+def _due_to_take_effect(now):
+    return Bulletin.objects.filter(status=Bulletin.Status.SCHEDULED, effective_at__lte=now)
+
+
+def _due_to_end(now):
+    return Bulletin.objects.filter(status__in=Bulletin.LIVE_STATUSES, expires_at__lte=now)
+
+
+def _due_for_review(now):
+    return Bulletin.objects.filter(
+        status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
+        next_review_at__lte=now, review_requested_at__isnull=True,
+    )  # fmt: skip
+
+
+def _review_overdue(now):
+    return Bulletin.objects.filter(
+        status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
+        review_requested_at__lte=now - review_grace(), review_overdue_at__isnull=True,
+    )  # fmt: skip
+
+
+def _update_if_due(due, pk, **values):
+    """Set `values` on bulletin `pk` if it is among `due`, as the database sees the row at the
+    UPDATE. Returns the bulletin as it then is, or None when it was not due (any more)."""
+    if not due.filter(pk=pk).update(**values):
+        return None
+    return Bulletin.objects.get(pk=pk)
+
+
+def _record(bulletin, action, event, *, now, key="", audit_at=None, **detail):
+    """What every transition of the sweep does once its UPDATE took: its audit event (at
+    `audit_at`, by default `now`), its notification, and word that the bulletins changed."""
+    version = bulletin.version
+    audit.record(action, obj=bulletin, version=version, now=audit_at or now, **detail)
+    notifications.queue_event(bulletin, event, now=now, key=key)
+    changes.bulletins_changed(bulletin.agency_id)
+
+
 @transaction.atomic
 def take_effect(pk, *, now):
-    taken = Bulletin.objects.filter(
-        pk=pk, status=Bulletin.Status.SCHEDULED, effective_at__lte=now
-    ).update(status=Bulletin.Status.IN_FORCE)
-    if not taken:
+    bulletin = _update_if_due(_due_to_take_effect(now), pk, status=Bulletin.Status.IN_FORCE)
+    if bulletin is None:
         return False
-    bulletin = Bulletin.objects.get(pk=pk)
     add_recipients(bulletin, bulletin.members(), now=now)
-    audit.record(
-        "bulletin.take_effect",
-        obj=bulletin,
-        version=bulletin.version,
-        now=recorded_at(now),
-        due_at=bulletin.effective_at.isoformat(),
-    )
-    notifications.queue_event(
-        bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{bulletin.version}"
-    )
-    feed_cache.bulletins_changed()
+    _record(
+        bulletin, "bulletin.take_effect", Event.PUBLISHED, now=now, key=f"v{bulletin.version}",
+        audit_at=recorded_at(now), due_at=bulletin.effective_at.isoformat(),
+    )  # fmt: skip
     return True
 
 
@@ -88,66 +113,42 @@ def take_effect(pk, *, now):
 def end_on_time(pk, *, now):
     """A fixed term ran out (or a scheduled lift came due). Re-checked against the row as it is
     at the UPDATE, so an extension committed meanwhile wins."""
-    ended = Bulletin.objects.filter(
-        pk=pk, status__in=Bulletin.LIVE_STATUSES, expires_at__lte=now
-    ).update(
+    bulletin = _update_if_due(
+        _due_to_end(now),
+        pk,
         status=Case(
             When(lifted_by__isnull=False, then=Value(Bulletin.Status.LIFTED)),
             default=Value(Bulletin.Status.EXPIRED),
         ),
         ended_at=F("expires_at"),
     )
-    if not ended:
+    if bulletin is None:
         return False
-    bulletin = Bulletin.objects.get(pk=pk)
-    lifted = bulletin.status == Bulletin.Status.LIFTED
-    audit.record(
-        "bulletin.lift" if lifted else "bulletin.expire",
-        obj=bulletin,
-        version=bulletin.version,
-        now=recorded_at(now),
-        due_at=bulletin.expires_at.isoformat(),
-    )
-    event = NotificationEvent.Event.LIFTED if lifted else NotificationEvent.Event.ENDED
-    notifications.queue_event(bulletin, event, now=now)
-    feed_cache.bulletins_changed()
+    if bulletin.status == Bulletin.Status.LIFTED:
+        action, event = "bulletin.lift", Event.LIFTED
+    else:
+        action, event = "bulletin.expire", Event.ENDED
+    due_at = bulletin.expires_at.isoformat()
+    _record(bulletin, action, event, now=now, audit_at=recorded_at(now), due_at=due_at)
     return True
 
 
 @transaction.atomic
 def request_review(pk, *, now):
-    requested = Bulletin.objects.filter(
-        pk=pk, status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
-        next_review_at__lte=now, review_requested_at__isnull=True,
-    ).update(review_requested_at=now)  # fmt: skip
-    if not requested:
+    bulletin = _update_if_due(_due_for_review(now), pk, review_requested_at=now)
+    if bulletin is None:
         return False
-    bulletin = Bulletin.objects.get(pk=pk)
-    audit.record("bulletin.review_requested", obj=bulletin, version=bulletin.version, now=now)
-    notifications.queue_event(
-        bulletin, NotificationEvent.Event.REVIEW, now=now, key=now.isoformat()
-    )
-    feed_cache.bulletins_changed()
+    _record(bulletin, "bulletin.review_requested", Event.REVIEW, now=now, key=now.isoformat())
     return True
 
 
 @transaction.atomic
 def flag_review_overdue(pk, *, now):
-    flagged = Bulletin.objects.filter(
-        pk=pk, status=Bulletin.Status.IN_FORCE, expires_at__isnull=True,
-        review_requested_at__lte=now - review_grace(), review_overdue_at__isnull=True,
-    ).update(review_overdue_at=now)  # fmt: skip
-    if not flagged:
+    bulletin = _update_if_due(_review_overdue(now), pk, review_overdue_at=now)
+    if bulletin is None:
         return False
-    bulletin = Bulletin.objects.get(pk=pk)
-    audit.record("bulletin.review_overdue", obj=bulletin, version=bulletin.version, now=now)
-    notifications.queue_event(
-        bulletin,
-        NotificationEvent.Event.REVIEW_OVERDUE,
-        now=now,
-        key=bulletin.review_requested_at.isoformat(),
-    )
-    feed_cache.bulletins_changed()
+    key = bulletin.review_requested_at.isoformat()
+    _record(bulletin, "bulletin.review_overdue", Event.REVIEW_OVERDUE, now=now, key=key)
     return True
 
 
@@ -169,7 +170,7 @@ def reaffirm_bulletin(bulletin, *, by, now):
         raise ValidationError("Only an order in force until further notice can be re-affirmed.")
     bulletin.refresh_from_db()
     audit.record("bulletin.reaffirm", by=by, obj=bulletin, version=bulletin.version, now=now)
-    feed_cache.bulletins_changed()
+    changes.bulletins_changed(bulletin.agency_id)
     return bulletin
 
 
@@ -199,5 +200,5 @@ def schedule_lift(bulletin, *, by, now, at, reason):
         lift_at=at.isoformat(),
         reason=reason,
     )
-    feed_cache.bulletins_changed()
+    changes.bulletins_changed(bulletin.agency_id)
     return bulletin

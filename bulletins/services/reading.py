@@ -9,10 +9,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from bulletins import coverage_cache, feed_cache
+from bulletins.caching import changes
 from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
-from portal import audit
-from portal.models import AuditEvent
+from portal import audit, database
 
 ACKNOWLEDGEMENT_STATEMENT = "I have read and understand this order."
 
@@ -40,28 +39,67 @@ def record_open(bulletin, version, *, user, now):
     first = Recipient.objects.filter(
         bulletin=bulletin, user=user, first_opened_at__isnull=True
     ).update(first_opened_at=now)
-    if first:  # a first open (of someone just told, too) changes the bulletin's figures
-        _reader_and_figures_changed(bulletin.pk, user)
-    else:
-        feed_cache.reader_changed(user)
+    # A first open (of someone just told, too) changes the bulletin's figures.
+    changes.reader_changed(user, bulletin.pk if first else None)
     return created
 
 
-def _reader_and_figures_changed(bulletin_id, user):
-    """The person's feed and the bulletin's figures changed: both counters in one round trip."""
-    feed_cache.bump_counter(feed_cache.reader_key(user), coverage_cache.recipients_key(bulletin_id))
-
-
 def authentication_summary(request):
-    """How the person signed in this session, e.g. "password+totp"."""
+    """How the person signed in, as evidence: "api-token:<prefix>" for an API token, else the
+    session's methods, e.g. "password+totp"."""
     from allauth.account.authentication import get_authentication_records
 
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        return f"api-token:{token.prefix}"
     methods = []
     for record in get_authentication_records(request):
         method = record.get("type") or record.get("method")
         if method and method not in methods:
             methods.append(method)
     return "+".join(methods) or "session"
+
+
+def acknowledge(bulletin_id, *, user, version_number, now, request=None):
+    """Acknowledge version `version_number` of bulletin `bulletin_id`, as the person was shown
+    it. Returns True if this call recorded it, False if it was recorded before (idempotent).
+
+    Raises Bulletin.DoesNotExist if the bulletin is not published or not addressed to `user`,
+    and ValidationError saying why when it cannot be acknowledged (code "version" for a version
+    that is None: not a number). Almost every call is a first acknowledgement of an Order in
+    force by someone told: one statement records it; anything else takes the checked way, which
+    finds out why and says so."""
+    if version_number is not None and _acknowledge_at_once(
+        bulletin_id, user=user, version_number=version_number, now=now, request=request
+    ):
+        changes.reader_changed(user, bulletin_id)
+        return True
+    bulletin = Bulletin.objects.published().get(pk=bulletin_id)
+    if not bulletin.is_addressed_to(user):
+        raise Bulletin.DoesNotExist
+    if version_number is None:
+        raise ValidationError("The version to acknowledge must be a number.", code="version")
+    recorded = _acknowledge_checked(
+        bulletin, user=user, version_number=version_number, now=now, request=request
+    )
+    if recorded:
+        changes.reader_changed(user, bulletin.pk)
+    return recorded
+
+
+def _evidence(user, bulletin_id, version_number, now, request):
+    """The receipt's evidence of how and from where, and the audit event of the acknowledgement:
+    the same for both ways of acknowledging."""
+    event = audit.new_event(
+        "bulletin.acknowledge", by=user, obj=Bulletin(pk=bulletin_id), version=version_number,
+        now=now, request=request,
+    )  # fmt: skip
+    evidence = {
+        "auth_method": authentication_summary(request) if request is not None else "",
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+    }
+    return evidence, event
 
 
 # The receipt of an acknowledgement: it completes a receipt the person's first open wrote, and
@@ -92,9 +130,10 @@ _ACKNOWLEDGE_SQL = (
 
 
 # Everything a first acknowledgement writes, in one statement (PostgreSQL): the receipt, the
-# recipient's summary and the audit event commit together or not at all. It writes nothing
-# unless the person was told, the bulletin is an Order in force and the version is one they may
-# acknowledge, so a row means every check of `acknowledge_bulletin` passed.
+# recipient's summary and the audit event (written by `audit.insert_each`, as `audit.record`
+# writes it) commit together or not at all. It writes nothing unless the person was told, the
+# bulletin is an Order in force and the version is one they may acknowledge, so a row means
+# every check of `_acknowledge_checked` passed.
 _ACKNOWLEDGE_AT_ONCE_SQL = (
     """
 WITH target AS (
@@ -124,38 +163,34 @@ WITH target AS (
       AND (acknowledged_version IS NULL OR acknowledged_version < %(version)s)
       AND EXISTS (SELECT 1 FROM receipt)
 ), event AS (
-    INSERT INTO {event} (at, actor_id, actor_label, action, object_type, object_id,
-                         object_version, outcome, detail, agency_id, request_id, ip,
-                         user_agent, prev_hash, hash)
-    SELECT %(at)s, %(user)s, %(actor_label)s, %(action)s, %(object_type)s, %(object_id)s,
-           %(version)s, %(outcome)s, jsonb_build_object('content_hash', content_hash),
-           agency_id, %(request_id)s, %(ip)s, %(user_agent)s, '', ''
-    FROM target
-    WHERE EXISTS (SELECT 1 FROM receipt)
+    {event}
 )
 SELECT count(*) FROM receipt
 """
 )
+# Of the audit event, what the statement knows only per row of `target`.
+_EVENT_FROM_TARGET = {
+    "agency_id": "agency_id",
+    "detail": "jsonb_build_object('content_hash', content_hash)",
+}
 _MAX_VERSION = 2**31 - 1
 
 
-def acknowledge_at_once(bulletin_id, *, user, version_number, now, auth_method="", request):
-    """The common case - a first acknowledgement by someone told, of an Order in force - as a
-    single statement, without loading the bulletin. True if it recorded the acknowledgement.
-
-    False means nothing was written and nothing was decided: the caller goes on to
-    `acknowledge_bulletin`, which finds out why (already acknowledged, no longer in force, not
-    told yet, not addressed at all) and says so. Only on PostgreSQL; elsewhere always False."""
-    if connection.vendor != "postgresql" or not 0 < version_number <= _MAX_VERSION:
+def _acknowledge_at_once(bulletin_id, *, user, version_number, now, request):
+    """The common case as a single statement, without loading the bulletin. True if it recorded
+    the acknowledgement; False means nothing was written and nothing was decided. Only on
+    PostgreSQL; elsewhere always False."""
+    if not database.is_postgresql() or not 0 < version_number <= _MAX_VERSION:
         return False
-    ip = audit.client_ip(request)
-    user_agent = request.headers.get("user-agent", "")[:400]
+    evidence, event = _evidence(user, bulletin_id, version_number, now, request)
+    event_sql, event_params = audit.insert_each(
+        event, source="target WHERE EXISTS (SELECT 1 FROM receipt)", replace=_EVENT_FROM_TARGET
+    )
     tables = {
         "bulletin": Bulletin._meta.db_table,
         "version": BulletinVersion._meta.db_table,
         "recipient": Recipient._meta.db_table,
         "receipt": Receipt._meta.db_table,
-        "event": AuditEvent._meta.db_table,
     }
     params = {
         "bulletin": bulletin_id,
@@ -165,57 +200,18 @@ def acknowledge_at_once(bulletin_id, *, user, version_number, now, auth_method="
         "live": [status.value for status in Bulletin.LIVE_STATUSES],
         "now": now,
         "statement": ACKNOWLEDGEMENT_STATEMENT,
-        "auth_method": auth_method,
-        "ip": connection.ops.adapt_ipaddressfield_value(ip),
-        "user_agent": user_agent,
-        "at": audit.to_utc_millisecond(now),
-        "actor_label": user.email or "",
-        "action": "bulletin.acknowledge",
-        "object_type": Bulletin._meta.label_lower,
-        "object_id": str(bulletin_id),
-        "outcome": "success",
-        "request_id": getattr(request, "request_id", "") or audit.current_request_id(),
+        **evidence,
+        **event_params,
     }
-    with _prepared_cursor() as cursor:
-        cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(**tables), params)
-        recorded = cursor.fetchone()[0] == 1
-    if recorded:
-        _reader_and_figures_changed(bulletin_id, user)
-    return recorded
-
-
-def _prepared_cursor():
-    """A cursor that binds its parameters on the server (Django binds them in the client), in
-    Django's wrapper. psycopg prepares such a statement once it has run `prepare_threshold`
-    times on a connection (settings: 5, unless DATABASE_PREPARED_STATEMENTS is off), and
-    connections are kept (CONN_MAX_AGE): the acknowledgement's statement, whose planning costs
-    about as much as its execution, is then planned once per connection instead of once per request
-    (about 1.25 ms -> 0.75 ms a call, measured in-process)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+    with database.prepared_cursor() as cursor:
+        cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(event=event_sql, **tables), params)
+        return cursor.fetchone()[0] == 1
 
 
 @transaction.atomic
-def acknowledge_bulletin(
-    bulletin,
-    *,
-    user,
-    version_number,
-    now,
-    auth_method="",
-    ip=None,
-    user_agent="",
-    request=None,
-):
-    """Acknowledge the version the person was shown. Returns True if this call recorded it,
-    False if it was already recorded (idempotent)."""
+def _acknowledge_checked(bulletin, *, user, version_number, now, request):
+    """Every other case, checked one by one: True if this call recorded the acknowledgement,
+    False if it was already recorded; ValidationError saying why it cannot be."""
     if not bulletin.requires_acknowledgement:
         raise ValidationError("Only Orders are acknowledged.")
     if bulletin.state_at(now) != Bulletin.Status.IN_FORCE:
@@ -229,6 +225,7 @@ def acknowledge_bulletin(
     )
     if not Recipient.objects.filter(bulletin=bulletin, user=user).exists():
         _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
+    evidence, event = _evidence(user, bulletin.pk, version_number, now, request)
     with connection.cursor() as cursor:
         cursor.execute(
             _ACKNOWLEDGE_SQL.format(receipt=Receipt._meta.db_table),
@@ -240,14 +237,13 @@ def acknowledge_bulletin(
                 connection.ops.adapt_datetimefield_value(now),
                 ACKNOWLEDGEMENT_STATEMENT,
                 content_hash,
-                auth_method,
-                connection.ops.adapt_ipaddressfield_value(ip),
-                user_agent[:400],
+                evidence["auth_method"],
+                connection.ops.adapt_ipaddressfield_value(evidence["ip"]),
+                evidence["user_agent"],
             ],
         )
-        recorded = cursor.fetchone() is not None
-    if not recorded:
-        return False
+        if cursor.fetchone() is None:
+            return False
     Recipient.objects.filter(bulletin=bulletin, user=user).filter(
         Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=version_number)
     ).update(
@@ -255,14 +251,17 @@ def acknowledge_bulletin(
         acknowledged_at=now,
         first_opened_at=Coalesce("first_opened_at", now),
     )
-    audit.record(
-        "bulletin.acknowledge",
-        by=user,
-        obj=bulletin,
-        version=version_number,
-        now=now,
-        request=request,
-        content_hash=content_hash,
-    )
-    _reader_and_figures_changed(bulletin.pk, user)
+    event.agency_id, event.detail = bulletin.agency_id, {"content_hash": content_hash}
+    event.save(force_insert=True)
     return True
+
+
+def record_restricted_view(
+    bulletin, *, user, request, version, now=None, action="bulletin.view_restricted", **detail
+):
+    """Audit that `user` was shown `version` of a restricted bulletin (or, with `action`,
+    something of it, such as an attachment). Nothing for a bulletin that is not restricted."""
+    if bulletin.is_restricted:
+        audit.record(
+            action, by=user, obj=bulletin, version=version, now=now, request=request, **detail
+        )

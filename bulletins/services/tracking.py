@@ -10,7 +10,6 @@ recipients whatever the audience size and however much history the table holds.
 from datetime import timedelta
 from itertools import accumulate
 
-from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -22,6 +21,7 @@ from django.db.models import (
 )
 
 from bulletins.models import BulletinVersion, Recipient, Reminder
+from portal import database
 from portal.models import Unit, User
 
 BUCKETS = (15, 30, 60)
@@ -63,8 +63,8 @@ class WidthBucket(Func):
 def slot(field, limits, *, vendor=None):
     """The slot of a timestamp among ascending `limits`: `field <= limits[k]` exactly when the
     slot is <= k (only meaningful where the timestamp is set). `vendor` picks the form (by
-    default the database's): width_bucket on PostgreSQL, a CASE anywhere."""
-    if (vendor or connection.vendor) == "postgresql":
+    default the database's): width_bucket where it has one (PostgreSQL), a CASE anywhere."""
+    if database.has_width_bucket(vendor):
         # width_bucket counts limits <= the value; timestamps have microsecond resolution, so
         # shifting each limit by one microsecond counts the limits strictly before it.
         return WidthBucket(F(field), [limit + MICROSECOND for limit in limits])

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from bulletins import feed_cache
+from bulletins.caching import feed as kept_feed
 from bulletins.models import Bulletin
 
 register = template.Library()
@@ -43,9 +43,9 @@ def _age(since, *, now):
 def time_span(bulletin, now, ages_later=False):
     """Plain words for a bulletin's time: "in force 2 days - until further notice".
 
-    `ages_later`: leave a mark for each age, filled in when the page is served (the feed cache
-    keeps one page while the ages tick on)."""
-    ago = feed_cache.age_mark if ages_later else partial(_age, now=now)
+    `ages_later`: leave a placeholder for each age, filled in when the page is served (the kept
+    feed page serves while the ages tick on)."""
+    ago = kept_feed.age_placeholder if ages_later else partial(_age, now=now)
     state = bulletin.state_at(now)
     if state == Bulletin.Status.DRAFT:
         return "Draft - not published"

@@ -242,12 +242,10 @@ def story(agency, manhattan, precinct17, squad17, precinct75, officer, auxiliary
         expires_at=now + timedelta(hours=12),
     )
     for minutes, person in zip((3, 7, 12, 26, 41, 58), [sergeant, *crew], strict=False):
-        reading.acknowledge_bulletin(
-            pairing, user=person, version_number=1, now=t0 + timedelta(minutes=minutes)
+        reading.acknowledge(
+            pairing.pk, user=person, version_number=1, now=t0 + timedelta(minutes=minutes)
         )
-    reading.acknowledge_bulletin(
-        vehicles, user=officer, version_number=1, now=t0 + timedelta(minutes=20)
-    )
+    reading.acknowledge(vehicles.pk, user=officer, version_number=1, now=t0 + timedelta(minutes=20))
     ended = published_bulletin(
         admin,
         manhattan,

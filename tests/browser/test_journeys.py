@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from bulletins import coverage_cache
+from bulletins import coverage
 from bulletins.services import reading
 from tests.browser.conftest import PHONE, POLL_SECONDS
 from tests.factories import PASSWORD, published_bulletin
@@ -70,7 +70,7 @@ def test_sergeant_publishes_an_order_and_the_officer_acknowledges_it_without_rel
     feed.get_by_role("button", name="Acknowledge").click()
     expect(feed.get_by_text("Acknowledged. Thank you.")).to_be_visible()
     expect(feed.get_by_text("You acknowledged version 1")).to_be_visible()
-    coverage_cache.refresh_watched()  # the workers' next run (beat: every 5 s; none runs here)
+    coverage.refresh_watched()  # the workers' next run (beat: every 5 s; none runs here)
 
     expect(acknowledged).to_have_text(re.compile(r"^1\b"), timeout=WITHIN_ONE_POLL_MS)
     screenshot(feed, "officer")
@@ -104,7 +104,7 @@ def test_a_material_amendment_asks_the_officer_to_acknowledge_again_and_shows_th
         title="All officers paired - no solo posts until further notice",
         instruction="Work in pairs. No solo posts.",
     )
-    reading.acknowledge_bulletin(order, user=officer, version_number=1, now=timezone.now())
+    reading.acknowledge(order.pk, user=officer, version_number=1, now=timezone.now())
     desk = as_person(admin).page
 
     desk.goto(f"/bulletins/{order.pk}/")

@@ -7,9 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from bulletins.management.commands._demo_bulletins import seed_bulletins
 from portal import mfa, roster
-from portal.management.commands._demo_bulletins import seed_bulletins
 from portal.models import Unit, User
+from portal.units import ensure_units, unit_key
 
 DEMO_PASSWORD = "portal-demo-2026"
 # Demo data only: the documented authenticator-app secret of the demo supervisor and admin, so
@@ -123,8 +124,8 @@ def generated_record(number, paths):
 
 def seed_units():
     """The agency tree; returns the agency root and how many units were created."""
-    units, created = roster.ensure_units(unit_paths())
-    return units[roster.unit_key([AGENCY])], created
+    units, created = ensure_units(unit_paths())
+    return units[unit_key([AGENCY])], created
 
 
 def seed_people(password_hash):

@@ -1,0 +1,1 @@
+"""The bulletins' cache: `changes` is what the services say; `feed` keeps the officer's pages."""

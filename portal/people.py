@@ -1,0 +1,120 @@
+"""People one at a time: saved from the admin, moved, deactivated, invited to set a password.
+
+A person's agency (the root of their unit's tree) follows their unit, also when a whole unit
+moves; a badge is unique within an agency, so a move that would share one is refused."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from portal import audit, stamps
+from portal.models import Unit, User
+
+
+def _fresh_path(unit):
+    # A sorted insert or a move may have shifted the path held in memory.
+    return Unit.objects.values_list("path", flat=True).get(pk=unit.pk)
+
+
+def agency_of(unit):
+    """The root of `unit`'s tree, or None without a unit."""
+    if unit is None:
+        return None
+    return Unit.objects.get(path=_fresh_path(unit)[: Unit.steplen])
+
+
+def badge_holder(badge, agency, *, exclude=None):
+    """The other person holding `badge` in `agency`, or None."""
+    if not badge or agency is None:
+        return None
+    holders = User.objects.filter(agency=agency, badge=badge)
+    if exclude is not None and exclude.pk is not None:
+        holders = holders.exclude(pk=exclude.pk)
+    return holders.first()
+
+
+def _check_badge(person, agency):
+    holder = badge_holder(person.badge, agency, exclude=person)
+    if holder is not None:
+        raise ValidationError(f"Badge {person.badge} already belongs to {holder} in {agency}.")
+
+
+@transaction.atomic
+def save_person(person, *, by, changed=(), request=None):
+    """Save a person edited by hand (the admin): agency and staff flag follow unit and role."""
+    created = person.pk is None
+    person.email = person.email.lower()
+    person.agency = agency_of(person.unit)
+    _check_badge(person, person.agency)
+    person.is_staff = person.is_superuser or person.role == User.Role.ADMIN
+    if created:
+        person.set_unusable_password()
+    person.save()
+    action = "person.create" if created else "person.change"
+    new_values = {
+        "role": person.role,
+        "unit": person.unit_id,
+        "is_active": person.is_active,
+        "is_on_leave": person.is_on_leave,
+    }
+    new_values = {name: value for name, value in new_values.items() if name in changed}
+    audit.record(action, by=by, obj=person, request=request, fields=sorted(changed), **new_values)
+    return person
+
+
+@transaction.atomic
+def deactivate_people(people, *, by, request=None):
+    """Deactivate people (they are never deleted); returns how many were active."""
+    ids = list(people.filter(is_active=True).values_list("pk", flat=True))
+    User.objects.filter(pk__in=ids).update(is_active=False)
+    audit.record("person.deactivate", by=by, request=request, people=ids)
+    return len(ids)
+
+
+@transaction.atomic
+def resync_agencies(unit):
+    """After `unit` moved (possibly into another agency), bring its members' agency in step."""
+    agency = agency_of(unit)
+    members = User.objects.filter(unit__path__startswith=_fresh_path(unit))
+    members = members.exclude(agency=agency)
+    taken = User.objects.filter(agency=agency).exclude(badge="").values("badge")
+    clashes = members.exclude(badge="").filter(badge__in=taken)
+    if clashes.exists():
+        raise ValidationError(f"{clashes.count()} member(s) would share a badge in {agency}.")
+    # Audiences follow the tree: whatever was kept for these people is out of date.
+    stamps.agency_changed(agency.pk, *members.values_list("agency_id", flat=True).distinct())
+    return members.update(agency=agency)
+
+
+# Invitations
+
+
+class _SiteRequest(HttpRequest):
+    """Stands in for a request when links are built outside one (a management command)."""
+
+    def __init__(self, site_url):
+        super().__init__()
+        bits = urlsplit(site_url)
+        self._site_scheme, self._site_host = bits.scheme or "https", bits.netloc
+
+    def _get_scheme(self):
+        return self._site_scheme
+
+    def get_host(self):
+        return self._site_host
+
+
+def send_set_password_links(users, request=None):
+    """Email each person allauth's password-reset link, through allauth's own form and flow."""
+    from allauth.account.forms import ResetPasswordForm
+    from allauth.core import context
+
+    request = request or _SiteRequest(settings.SITE_URL)
+    with context.request_context(request):
+        for user in users:
+            form = ResetPasswordForm(data={"email": user.email})
+            if form.is_valid():
+                form.save(request)
