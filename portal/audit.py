@@ -16,6 +16,7 @@ embedded default, nothing enforces it: the application simply never changes or d
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -90,22 +91,37 @@ def record(action, **fields):
 def insert_each(event, *, source, replace):
     """(sql, params): one INSERT ... SELECT that writes `event` once for each row of `source`,
     with the SQL expressions of `replace` ({column: expression over `source`}) in place of its
-    own values. Every other column is the event's, prepared by its model field as `save()`
-    prepares it, so the event is the one `record()` would write. Params are named `event_*`."""
-    columns, values, params = [], [], {}
+    own values. Every other column is the event's value as `new_event` made it, adapted for the
+    database by its model field as `save()` adapts it, so the event is the one `record()` would
+    write. Params are named `event_*`."""
+    sql, fields = _insert_shape(source, tuple(sorted(replace.items())))
+    params = {
+        f"event_{field.column}": field.get_db_prep_value(
+            getattr(event, field.attname), connection, prepared=True
+        )
+        for field in fields
+    }
+    return sql, params
+
+
+@functools.cache
+def _insert_shape(source, replace):
+    """The SQL of `insert_each` and the fields whose values it binds: the same for every event
+    (built once: on the acknowledgement's path, building it cost more than running it)."""
+    replace = dict(replace)
+    columns, values, fields = [], [], []
     for field in AuditEvent._meta.concrete_fields:
         if field.primary_key:
             continue
         columns.append(connection.ops.quote_name(field.column))
         if field.column in replace:
             values.append(replace[field.column])
-            continue
-        name = f"event_{field.column}"
-        params[name] = field.get_db_prep_save(getattr(event, field.attname), connection)
-        values.append(f"CAST(%({name})s AS {field.cast_db_type(connection)})")
+        else:
+            fields.append(field)
+            values.append(f"CAST(%(event_{field.column})s AS {field.cast_db_type(connection)})")
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {source}"
-    return sql, params
+    return sql, fields
 
 
 def seal(limit=SEAL_BATCH_SIZE):

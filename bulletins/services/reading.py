@@ -91,9 +91,11 @@ def _evidence(user, bulletin_id, version_number, now, request):
     """The receipt's evidence of how and from where, and the audit event of the acknowledgement:
     the same for both ways of acknowledging."""
     event = audit.new_event(
-        "bulletin.acknowledge", by=user, obj=Bulletin(pk=bulletin_id), version=version_number,
-        now=now, request=request,
-    )  # fmt: skip
+        "bulletin.acknowledge", by=user, version=version_number, now=now, request=request
+    )
+    # What `obj=bulletin` would set, without building a Bulletin for its id (a tenth of a
+    # millisecond on the acknowledgement's path).
+    event.object_type, event.object_id = Bulletin._meta.label_lower, str(bulletin_id)
     evidence = {
         "auth_method": authentication_summary(request) if request is not None else "",
         "ip": event.ip,
