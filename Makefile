@@ -19,7 +19,8 @@ TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) \
 DEPLOY_ENV := DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=portal.example.org \
 	DJANGO_SECRET_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_MFA_ENCRYPTION_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
-	REDIS_URL=redis://127.0.0.1:6379/0
+	AUDIT_CHAIN_KEY=deploy-check-$(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	REDIS_URL=redis://127.0.0.1:6379/0 TRUSTED_PROXY_COUNT=1
 
 .PHONY: help install run test lint migrations-check deploy-check services pytest browser-deps \
 	screenshots bench
@@ -40,23 +41,34 @@ $(VENV)/.synced: $(BIN)/uv uv.lock pyproject.toml
 
 install: $(VENV)/.synced
 
+# `make run` is the embedded default over plain HTTP, but not in debug mode: a 404 or a 500 shows
+# the portal's own page, not Django's list of every URL and setting. Its secret key is made once
+# and kept in var/. It answers this machine only unless HOST is set (HOST=0.0.0.0 make run).
+HOST ?= 127.0.0.1
+RUN_ENV = DJANGO_DEBUG=false DJANGO_SECRET_KEY="$$(cat var/secret-key)" \
+	DJANGO_SECURE_SSL_REDIRECT=false DJANGO_SECURE_COOKIES=false DJANGO_LOG_FORMAT=plain
+
 run: install
 	@mkdir -p var
-	DJANGO_DEBUG=true $(BIN)/python manage.py migrate --no-input -v 0
-	DJANGO_DEBUG=true $(BIN)/python manage.py seed_demo
+	@test -s var/secret-key || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > var/secret-key)
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input -v 0
+	$(RUN_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo
-	@echo "  Officer Safety Bulletins is starting on http://localhost:$(PORT)/"
+	@echo "  Officer Safety Bulletins is starting on http://localhost:$(PORT)/ (listening on $(HOST))"
 	@echo "  Demo sign-ins (password portal-demo-2026):"
 	@echo "    officer@demo.test    sworn officer, 17th Precinct"
 	@echo "    officer2@demo.test   sworn officer, 75th Precinct"
 	@echo "    auxiliary@demo.test  auxiliary officer, 17th Precinct"
 	@echo "    sergeant@demo.test   supervisor, 17th Precinct"
 	@echo "    admin@demo.test      agency admin"
+	@echo "  Second step for all of them: authenticator-app secret OFFICERSAFETYDEMOPORTALSECRET234"
+	@echo "    (oathtool --totp -b OFFICERSAFETYDEMOPORTALSECRET234), or add a passkey once signed in."
 	@echo "  Emails the portal sends are written to var/mail/."
 	@echo "  Stop with Ctrl-C."
 	@echo
 	@mkdir -p var/mail
-	DJANGO_DEBUG=true PORT=$(PORT) EMAIL_URL=filemail:///$(CURDIR)/var/mail \
+	$(RUN_ENV) HOST=$(HOST) PORT=$(PORT) EMAIL_URL=filemail:///$(CURDIR)/var/mail \
 		PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 services:

@@ -26,6 +26,9 @@ def _environment():
     os.environ.setdefault("DJANGO_DEBUG", "false")
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-throwaway-secret-key")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+    # Plain http on loopback: the cookies keep their plain names (sessionid, csrftoken), which
+    # the wrk script sends; in production they are Secure and named __Host-...
+    os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     # Never a real SMTP server from the bench, whatever .env says.

@@ -14,6 +14,7 @@ Choices (see the issue "Interoperability"):
 - status Exercise when the bulletin says so (`is_exercise`, not a field yet), else Actual.
 """
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -36,6 +37,8 @@ RESPONSE_TYPES = {
 RESTRICTED = "Restricted - do not forward. For the named audience only."
 AUDIENCE_ONLY = "For members of the addressed units only. Do not forward outside the agency."
 LIFTED_INSTRUCTION = "This bulletin has been lifted: its instructions no longer apply."
+# What XML 1.0 cannot carry (its `Char` production): most C0 controls, lone surrogates, U+FFFE/F.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def host():
@@ -52,6 +55,12 @@ def identifier(bulletin_id, number):
 
 def cancel_identifier(bulletin_id):
     return f"{host()}-bulletin-{bulletin_id}-cancel"
+
+
+def xml_text(text):
+    """`text` as XML can carry it: a character it cannot is a space. The forms refuse them, but
+    one stored by other means must not break the feed for the whole audience."""
+    return NOT_XML.sub(" ", text) if text else text
 
 
 def cap_time(moment):
@@ -146,7 +155,7 @@ def _reference(version):
 
 def _sub(parent, name, text):
     element = etree.SubElement(parent, f"{{{NAMESPACE}}}{name}")
-    element.text = text
+    element.text = xml_text(text)
     return element
 
 

@@ -98,6 +98,7 @@ def cap_feed(request):
     """The CAP alerts in force for the caller."""
     now = timezone.now()
     bulletins = _in_force(Bulletin.objects.addressed_to(request.user), now)
+    _record_restricted_views(request, bulletins, now)
     title = f"In force for {request.user.name}"
     return _xml_response(_atom(request, title, bulletins, now), ATOM_CONTENT_TYPE)
 
@@ -113,14 +114,25 @@ def unit_cap_feed(request, unit_pk):
     now = timezone.now()
     visible = addressed_to_unit(permissions.visible_bulletins(request.user), unit)
     bulletins = _in_force(visible, now)
+    _record_restricted_views(request, bulletins, now)
     return _xml_response(
         _atom(request, f"In force for {unit.name}", bulletins, now), ATOM_CONTENT_TYPE
     )
 
 
+def _record_restricted_views(request, bulletins, now):
+    """An entry shows a restricted bulletin's title and instructions: audited as a page view."""
+    for bulletin in bulletins:
+        reading.record_restricted_view(
+            bulletin, user=request.user, request=request, version=bulletin.version, now=now,
+            via="atom",
+        )  # fmt: skip
+
+
 def _sub(parent, name, text=None, **attributes):
+    attributes = {key: cap.xml_text(value) for key, value in attributes.items()}
     element = etree.SubElement(parent, f"{{{ATOM}}}{name}", attributes)
-    element.text = text
+    element.text = cap.xml_text(text)
     return element
 
 

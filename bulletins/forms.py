@@ -9,6 +9,10 @@ from PIL import Image, UnidentifiedImageError
 from bulletins.models import Attachment, Bulletin
 from portal.models import Unit
 from portal.scope import scope_units
+from portal.validators import (
+    refuse_control_characters,
+    refuse_control_characters_but_line_breaks,
+)
 
 ALLOWED_UPLOADS = {"application/pdf", "image/jpeg", "image/png"}
 
@@ -71,6 +75,11 @@ class TimeSpanMixin:
 
 
 class BulletinForm(TimeSpanMixin, forms.ModelForm):
+    # What the audience count (htmx, while writing) sends: never the text of the draft.
+    AUDIENCE_FIELDS = (
+        "units", "units_only", "to_sworn", "to_auxiliary", "to_civilian", "supervisors_only",
+    )  # fmt: skip
+
     units = UnitChoiceField(
         queryset=Unit.objects.none(),
         required=False,
@@ -144,6 +153,9 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.user = user
         self.now = now or timezone.now()
+        self.fields["title"].validators.append(refuse_control_characters)
+        self.fields["instruction"].validators.append(refuse_control_characters)
+        self.fields["body"].validators.append(refuse_control_characters_but_line_breaks)
         scope = scope_units(user).order_by("path")
         self.fields["units"].queryset = scope
         self.fields["units_only"].queryset = scope
@@ -207,9 +219,16 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
 
 
 class AmendForm(TimeSpanMixin, forms.Form):
-    title = forms.CharField(max_length=200, label="Title")
-    instruction = forms.CharField(max_length=300, label="Instructions")
-    body = forms.CharField(required=False, label="Body", widget=forms.Textarea(attrs={"rows": 8}))
+    title = forms.CharField(max_length=200, label="Title", validators=[refuse_control_characters])
+    instruction = forms.CharField(
+        max_length=300, label="Instructions", validators=[refuse_control_characters]
+    )
+    body = forms.CharField(
+        required=False,
+        label="Body",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        validators=[refuse_control_characters_but_line_breaks],
+    )
     priority = forms.TypedChoiceField(
         choices=Bulletin.Priority.choices, coerce=int, label="Priority"
     )
@@ -225,7 +244,10 @@ class AmendForm(TimeSpanMixin, forms.Form):
         widget=forms.RadioSelect,
     )
     reason = forms.CharField(
-        label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[refuse_control_characters_but_line_breaks],
     )
 
     def __init__(self, *args, bulletin, now=None, **kwargs):
@@ -268,7 +290,10 @@ class LiftForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     reason = forms.CharField(
-        label="Reason", max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[refuse_control_characters_but_line_breaks],
     )
 
     def __init__(self, *args, now=None, **kwargs):

@@ -30,10 +30,17 @@ class BulletinQuerySet(models.QuerySet):
         )
 
     def addressed_to(self, user):
-        """Bulletins whose audience rule includes `user`, or who were told (a recipient row)."""
+        """Bulletins whose audience rule includes `user` now, or that told them (a recipient
+        row) while they are still in the bulletin's agency. A recipient row is evidence and
+        stays when the person moves on, but it lets them read only within the agency, and never
+        a restricted bulletin: that one only while the audience rule includes them."""
+        told_here = (
+            Exists(Recipient.objects.filter(bulletin=OuterRef("pk"), user=user))
+            & Q(agency_id=user.agency_id)
+            & ~Q(kind=Bulletin.Kind.INTELLIGENCE)  # restricted: `is_restricted`
+        )
         return self.filter(
-            Exists(AudienceUnit.objects.matching(user).filter(bulletin=OuterRef("pk")))
-            | Exists(Recipient.objects.filter(bulletin=OuterRef("pk"), user=user))
+            Exists(AudienceUnit.objects.matching(user).filter(bulletin=OuterRef("pk"))) | told_here
         )
 
     def search(self, text):
@@ -193,11 +200,13 @@ class Bulletin(models.Model):
     def is_addressed_to(self, user):
         """`Bulletin.objects.addressed_to(user)` for this one bulletin, in the cheap order: a
         recipient row (one index lookup) answers for almost everyone; the audience rule only for
-        someone not told yet."""
-        return (
-            Recipient.objects.filter(bulletin_id=self.pk, user_id=user.pk).exists()
-            or AudienceUnit.objects.matching(user).filter(bulletin_id=self.pk).exists()
+        someone not told yet, someone who left the agency, or a restricted bulletin."""
+        told_here = (
+            self.agency_id == user.agency_id
+            and not self.is_restricted
+            and Recipient.objects.filter(bulletin_id=self.pk, user_id=user.pk).exists()
         )
+        return told_here or AudienceUnit.objects.matching(user).filter(bulletin_id=self.pk).exists()
 
     def is_acknowledged_by_reader(self):
         """With `with_reader_state`: the reader acknowledged the latest material version."""
@@ -524,19 +533,28 @@ class Reminder(models.Model):
 
 
 class ApiToken(models.Model):
-    """A personal token for other systems: it acts as its person, with their permissions.
+    """A personal token for other systems: it acts as its person, never with more rights than
+    they had when it was made (`capabilities`), and stops working once their password or role
+    changes (`owner_fingerprint`).
 
     Only the SHA-256 of the secret is stored; the secret is shown once, when it is made.
     """
 
     DEFAULT_LIFETIME = timedelta(days=90)
+    MAX_LIFETIME = timedelta(days=90)
     PREFIX_LENGTH = 8
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=PREFIX_LENGTH, help_text="The secret's first characters.")
     secret_hash = models.CharField(max_length=64, unique=True)
-    is_read_only = models.BooleanField(default=False)
+    is_read_only = models.BooleanField(default=True)
+    capabilities = models.JSONField(
+        default=list, blank=True, help_text="The owner's permissions when it was made."
+    )
+    owner_fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of the owner's password hash and role when it was made."
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -558,9 +576,17 @@ class ApiToken(models.Model):
     def hash_secret(secret):
         return hashlib.sha256(secret.encode()).hexdigest()
 
-    def state_at(self, now):
+    @staticmethod
+    def fingerprint_of(user):
+        """Changes whenever the person's password, role or superuser status does."""
+        state = f"{user.password}|{user.role}|{user.is_superuser}"
+        return hashlib.sha256(state.encode()).hexdigest()
+
+    def state_at(self, now, owner_fingerprint=None):
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at <= now:
             return "expired"
+        if owner_fingerprint is not None and owner_fingerprint != self.owner_fingerprint:
+            return "stopped"
         return "active"

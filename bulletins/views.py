@@ -370,10 +370,7 @@ def bulletin_lift(request, pk):
 def attachment_download(request, pk, attachment_pk):
     bulletin = _visible_or_404(request.user, pk)
     attachment = get_object_or_404(bulletin.attachments, pk=attachment_pk)
-    reading.record_restricted_view(
-        bulletin, user=request.user, request=request, version=bulletin.version,
-        action="attachment.download", name=attachment.name,
-    )  # fmt: skip
+    attachments.record_download(attachment, by=request.user, request=request)
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=True,
@@ -409,12 +406,14 @@ def _filter_history(bulletins, filters):
     return bulletins
 
 
-@require_GET
+@require_POST
 def audience_count(request):
-    """How many people the audience in the form reaches (htmx, while writing)."""
+    """How many people the audience in the form reaches (htmx, while writing). A POST of the
+    audience fields alone (`BulletinForm.AUDIENCE_FIELDS`): the draft's text stays out of URLs
+    and access logs."""
     if not request.user.has_perm(permissions.AUTHOR):
         raise PermissionDenied
-    form = BulletinForm(request.GET, user=request.user)
+    form = BulletinForm(request.POST, user=request.user)
     form.is_valid()
     data = getattr(form, "cleaned_data", {})
     targets = data.get("targets") or []

@@ -2,28 +2,37 @@
 through `portal.people`, which keeps a person's agency in step with their unit."""
 
 import io
+import secrets
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
-from portal import lockout, people, roster
+from portal import lockout, people, roster, roster_rows
 from portal.models import Unit, User
-from portal.scope import MANAGE_PEOPLE, can_manage_person, is_in_scope, people_in_scope, scope_root
+from portal.scope import MANAGE_PEOPLE, is_in_scope, scope_root
 from portal.scope import scope_units as units_in_scope
-from portal.sessions import require_recent_sign_in
+from portal.sessions import require_recent_sign_in, signed_in_recently
 
 PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit")
+PENDING_IMPORT = "portal_pending_roster_import"  # the session key of a roster awaiting "Confirm"
+PENDING_IMPORT_SALT = "portal.admin.pending_roster_import"
 
 
 def may_manage_people(request):
@@ -88,7 +97,7 @@ class PersonChangeForm(PersonFormMixin, UserChangeForm):
 class RosterUploadForm(forms.Form):
     roster = forms.FileField(
         label="Roster CSV",
-        help_text=f"UTF-8, with the header row: {','.join(roster.COLUMNS)}",
+        help_text=f"UTF-8, with the header row: {','.join(roster_rows.COLUMNS)}",
     )
     send_invites = forms.BooleanField(
         required=False, label="Email each new person a link to set their password"
@@ -146,6 +155,24 @@ class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
             require_recent_sign_in(request)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        # Whoever sets a password can sign in as that person: a fresh sign-in, and an audit
+        # event. Superusers and people outside the scope are not found (404).
+        if not signed_in_recently(request):
+            # Not allauth's suspended request: that would keep the new password in the session.
+            query = urlencode({REDIRECT_FIELD_NAME: request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse('account_reauthenticate')}?{query}")
+        person = self.get_object(request, unquote(id))
+        before = person.password if person is not None else None
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if person is not None and request.method == "POST":
+                person.refresh_from_db(fields=["password"])
+                if person.password != before:
+                    people.record_password_set(person, by=request.user, request=request)
+        return response
+
     @admin.display(description="sign-in")
     def sign_in_state(self, person):
         if lockout.locked_logins([person.email], now=timezone.now()):
@@ -157,7 +184,14 @@ class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
         return [path("import/", upload, name="portal_user_import"), *super().get_urls()]
 
     def get_queryset(self, request):
-        return people_in_scope(request.user).select_related("unit")
+        return people.manageable_people(request.user).select_related("unit")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not request.user.is_superuser and "unit" in form.base_fields:
+            # Someone without a unit would be outside every agency: no agency admin's to make.
+            form.base_fields["unit"].required = True
+        return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "unit":
@@ -165,9 +199,7 @@ class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def in_scope(self, user, obj):
-        # Someone who adds a person with no unit is not refused the confirmation; they cannot
-        # open that person afterwards (`get_queryset` is the people in their scope).
-        return obj.unit_id is None or can_manage_person(user, obj)
+        return people.may_manage_person(user, obj)
 
     def save_model(self, request, obj, form, change):
         people.save_person(obj, by=request.user, changed=form.changed_data, request=request)
@@ -189,38 +221,82 @@ class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
             raise PermissionDenied
         if request.method == "POST":
             require_recent_sign_in(request)
+        if request.method == "POST" and "pending" in request.POST:
+            return self._confirm_import(request, agency)
         form = RosterUploadForm(request.POST or None, request.FILES or None)
-        errors = []
-        if request.method == "POST" and form.is_valid():
-            try:
-                summary = self._import(request, form, agency)
-            except roster.RosterError as error:
-                errors = error.errors
-            else:
-                self.message_user(request, f"Roster imported: {summary}.", messages.SUCCESS)
-                return redirect("admin:portal_user_changelist")
+        if request.method != "POST" or not form.is_valid():
+            return self._import_page(request, form)
+        options = {
+            "send_invites": form.cleaned_data["send_invites"],
+            "source": form.cleaned_data["roster"].name,
+        }
+        try:
+            records = roster.read_csv(form.lines())
+        except roster.RosterError as error:
+            return self._import_page(request, form, errors=error.errors)
+        return self._import(request, agency, records, options, confirmed=())
+
+    def _import(self, request, agency, records, options, *, confirmed):
+        try:
+            summary = roster.import_records(
+                records,
+                by=request.user,
+                request=request,
+                scope=agency,
+                confirmed=confirmed,
+                **options,
+            )
+        except roster.RosterError as error:
+            request.session.pop(PENDING_IMPORT, None)
+            return self._import_page(request, RosterUploadForm(), errors=error.errors)
+        except roster.ConfirmationNeeded as needed:
+            return self._preview(request, records, options, needed.changes)
+        request.session.pop(PENDING_IMPORT, None)
+        self.message_user(request, f"Roster imported: {summary}.", messages.SUCCESS)
+        return redirect("admin:portal_user_changelist")
+
+    def _preview(self, request, records, options, changes):
+        """Keep the parsed roster in the session, signed, with the changes shown: "Confirm"
+        imports that roster, provided it makes no change that was not shown."""
+        token = secrets.token_urlsafe(16)
+        payload = {"records": records, "options": options}
+        request.session[PENDING_IMPORT] = {
+            "token": token,
+            "payload": signing.dumps(payload, salt=PENDING_IMPORT_SALT, compress=True),
+            "changes": [change.key for change in changes],
+        }
+        return self._import_page(request, RosterUploadForm(), changes=changes, pending=token)
+
+    def _confirm_import(self, request, agency):
+        pending = request.session.get(PENDING_IMPORT) or {}
+        if not pending or not secrets.compare_digest(pending["token"], request.POST["pending"]):
+            self.message_user(
+                request,
+                "That preview is no longer current: nothing was changed. Upload the roster again.",
+                messages.ERROR,
+            )
+            return redirect("admin:portal_user_import")
+        payload = signing.loads(pending["payload"], salt=PENDING_IMPORT_SALT)
+        confirmed = [tuple(key) for key in pending["changes"]]
+        return self._import(
+            request, agency, payload["records"], payload["options"], confirmed=confirmed
+        )
+
+    def _import_page(self, request, form, *, errors=(), changes=(), pending=""):
         return TemplateResponse(
             request,
             "admin/portal/user/import_roster.html",
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": "Import roster",
+                "title": "Confirm the roster's changes" if changes else "Import roster",
                 "form": form,
                 "errors": errors,
-                "columns": roster.COLUMNS,
-                "separator": roster.PATH_SEPARATOR,
+                "changes": changes,
+                "pending": pending,
+                "columns": roster_rows.COLUMNS,
+                "separator": roster_rows.PATH_SEPARATOR,
             },
-        )
-
-    def _import(self, request, form, agency):
-        return roster.import_roster(
-            form.lines(),
-            by=request.user,
-            request=request,
-            scope=agency,
-            send_invites=form.cleaned_data["send_invites"],
-            source=form.cleaned_data["roster"].name,
         )
 
 

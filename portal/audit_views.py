@@ -15,6 +15,7 @@ from portal import audit
 from portal.decorators import recent_sign_in_required
 from portal.forms import AuditFilterForm
 from portal.scope import VIEW_AUDIT
+from portal.spreadsheets import neutralise
 
 PAGE_SIZE = 100
 # seq, prev_hash and hash are blank for an event not sealed yet (at most a few seconds old).
@@ -72,10 +73,4 @@ def _row(event):
         timespec="milliseconds"
     )
     values[CSV_COLUMNS.index("detail")] = json.dumps(event.detail, sort_keys=True)
-    return [_neutralise(value) for value in values]
-
-
-def _neutralise(value):
-    """No spreadsheet formulas from user-controlled text (a user agent, say)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return [neutralise(value) for value in values]

@@ -31,4 +31,30 @@ def check_security_baseline(app_configs, **kwargs):
                 id="portal.W002",
             )
         )
+    if not settings.TRUSTED_PROXY_COUNT_IS_SET:
+        problems.append(
+            Warning(
+                "TRUSTED_PROXY_COUNT is not set: behind a load balancer every request seems to "
+                "come from the balancer, so the per-address sign-in limits count the whole "
+                "agency as one address and the audit trail records the balancer's address.",
+                hint="Set TRUSTED_PROXY_COUNT to the number of proxies of yours in front of the "
+                "web processes (1 behind one load balancer; 0 if clients connect directly).",
+                id="portal.W004",
+            )
+        )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_audit_chain_key(app_configs, **kwargs):
+    if settings.AUDIT_CHAIN_KEY_IS_SET:
+        return []
+    return [
+        Warning(
+            "The audit trail's hash chain is keyed by a key derived from SECRET_KEY: rotating "
+            "the secret key would make every sealed audit event fail verification.",
+            hint="Set AUDIT_CHAIN_KEY to a long random value, keep it out of the database "
+            "server's reach, and never change it.",
+            id="portal.W016",
+        )
+    ]

@@ -13,17 +13,19 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal import mfa
 from portal.logs import request_id_var
-from portal.sessions import expiry_reason, note_activity
+from portal.sessions import expiry_reason, is_auto_refresh, note_activity
 
 MFA_ENROLLED = "portal_mfa_enrolled"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-# Requests the page makes by itself: they neither count as activity nor get redirected.
-PASSIVE_URL_NAMES = frozenset({"bulletins:feed_items"})
-# All a person who must enrol in MFA may reach until they have.
+# Sent with the response that ends a session (sign-out or a time limit): the browser drops
+# what it kept of the signed-in pages, its cookies and its storage.
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+# All a person who must enrol in MFA may reach until they have: the choice, a passkey or an app.
 ENROLMENT_URL_NAMES = frozenset(
     {
-        "mfa_activate_totp",
         "mfa_index",
+        "mfa_add_webauthn",
+        "mfa_activate_totp",
         "account_reauthenticate",
         "mfa_reauthenticate",
         "account_logout",
@@ -65,33 +67,42 @@ class RequestIdMiddleware:
 
 
 class SessionTimeoutMiddleware:
-    """Ends a session idle for 30 minutes or 12 hours old (see `portal.sessions`)."""
+    """Ends a session idle for 30 minutes or 12 hours old (see `portal.sessions`); a page's
+    own refreshes are not activity. The response that ends a session, this way or by signing
+    out, tells the browser to clear the site's data."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated:
-            now = time.time()
-            reason = expiry_reason(request.session, now)
-            if reason:
-                request.session_end_reason = reason
-                logout(request)
-                return _redirect(request, redirect_to_login(request.get_full_path()).url)
-            if _url_name(request) not in PASSIVE_URL_NAMES:
-                note_activity(request.session, now)
+        signed_in = request.user.is_authenticated
+        response = self._respond(request) if signed_in else self.get_response(request)
+        if signed_in and not request.user.is_authenticated:
+            response["Clear-Site-Data"] = CLEAR_SITE_DATA
+        return response
+
+    def _respond(self, request):
+        now = time.time()
+        reason = expiry_reason(request.session, now)
+        if reason:
+            request.session_end_reason = reason
+            logout(request)
+            return _redirect(request, redirect_to_login(request.get_full_path()).url)
+        if not is_auto_refresh(request):
+            note_activity(request.session, now)
         return self.get_response(request)
 
 
 class MFAEnrolmentMiddleware:
-    """Someone who must use MFA and has no authenticator app reaches only its enrolment."""
+    """Someone who must use MFA and has neither a passkey nor an authenticator app reaches only
+    the enrolment pages."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if self._must_enrol(request) and _url_name(request) not in ENROLMENT_URL_NAMES:
-            return _redirect(request, reverse("mfa_activate_totp"))
+            return _redirect(request, reverse("mfa_index"))
         return self.get_response(request)
 
     def _must_enrol(self, request):
@@ -100,7 +111,7 @@ class MFAEnrolmentMiddleware:
             return False
         if not mfa.requires_mfa(user):
             return False
-        if mfa.has_totp(user):
+        if mfa.is_enrolled(user):
             # Remembered for the session: a role change ends it anyway.
             request.session[MFA_ENROLLED] = user.pk
             return False

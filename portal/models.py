@@ -156,10 +156,11 @@ class AuditEvent(models.Model):
     """One append-only record of something that happened.
 
     The application never deletes these rows and changes them once only: `audit.seal()`, after
-    the event has committed, sets `seq`, `prev_hash` and `hash`. On PostgreSQL a trigger refuses
-    every other UPDATE and every DELETE (migration 0004). Each sealed row's `hash` covers its
-    content and the hash of the row before it in `seq` order, so `manage.py verify_audit` finds
-    a row changed or removed behind the database's back.
+    the event has committed, sets `seq`, `prev_hash` and `hash`. On PostgreSQL triggers refuse
+    every other UPDATE, every DELETE and TRUNCATE (migrations 0004, 0005). Each sealed row's
+    `hash` is an HMAC keyed by AUDIT_CHAIN_KEY over its content, its `seq` and the hash of the
+    row before it, so `manage.py verify_audit` finds a row changed or removed behind the
+    database's back, and with the checkpoints outside it, the newest rows removed.
     """
 
     at = models.DateTimeField(db_index=True)

@@ -12,6 +12,20 @@ from django.http import HttpRequest
 
 from portal import audit, stamps
 from portal.models import Unit, User
+from portal.scope import can_manage_person, people_in_scope
+
+
+def manageable_people(user):
+    """The people `user` may change: those in their scope, but a superuser only for another
+    superuser (an agency admin who could set a superuser's password would be one)."""
+    people = people_in_scope(user)
+    return people if user.is_superuser else people.exclude(is_superuser=True)
+
+
+def may_manage_person(user, person):
+    if person.is_superuser and not user.is_superuser:
+        return False
+    return can_manage_person(user, person)
 
 
 def _fresh_path(unit):
@@ -74,6 +88,17 @@ def deactivate_people(people, *, by, request=None):
     return len(ids)
 
 
+def record_password_set(person, *, by, request=None):
+    """The audit event of an admin setting (or disabling) someone's password; no secret in it."""
+    audit.record(
+        "person.set_password",
+        by=by,
+        obj=person,
+        request=request,
+        usable=person.has_usable_password(),
+    )
+
+
 @transaction.atomic
 def resync_agencies(unit):
     """After `unit` moved (possibly into another agency), bring its members' agency in step."""
@@ -108,13 +133,16 @@ class _SiteRequest(HttpRequest):
 
 
 def send_set_password_links(users, request=None):
-    """Email each person allauth's password-reset link, through allauth's own form and flow."""
+    """Email each person allauth's password-reset link, through allauth's own form and flow,
+    with an invitation's key: it lasts a day, not a reset's hour (portal.password_links)."""
     from allauth.account.forms import ResetPasswordForm
     from allauth.core import context
+
+    from portal.password_links import invitation_tokens
 
     request = request or _SiteRequest(settings.SITE_URL)
     with context.request_context(request):
         for user in users:
             form = ResetPasswordForm(data={"email": user.email})
             if form.is_valid():
-                form.save(request)
+                form.save(request, token_generator=invitation_tokens)

@@ -5,65 +5,37 @@ An import validates every row before it writes anything, then writes set-based: 
 the units, a few load the people and badges it touches, and people are written with
 `bulk_create` / `bulk_update`. Only missing units are created one by one (through treebeard),
 and there are a few hundred of those at most.
+
+A row names an existing person by the agency's stable key, the badge, never by email alone (an
+address is not proof of who someone is); changes to anyone's role, agency or email are made only
+once confirmed (issue 18).
 """
 
-import csv
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from django.contrib.auth.hashers import make_password
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models.functions import Lower
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat, Lower
 
 from portal import audit
 from portal.models import User
 from portal.people import send_set_password_links
+from portal.roster_rows import (
+    RosterError,
+    RowError,
+    duplicate_problems,
+    read_csv,
+    row_from_record,
+)
 from portal.units import ensure_units, load_units, unit_key
 
-COLUMNS = ("email", "name", "badge", "rank", "member_class", "unit_path", "role")
-PATH_SEPARATOR = " / "
 BATCH_SIZE = 2000
 UPDATE_BATCH_SIZE = 1000  # 10 parameters a person, well under SQLite's 32,766
 LOOKUP_CHUNK = 5000  # keeps IN lists under SQLite's limit on query parameters
 PERSON_FIELDS = ("name", "badge", "rank", "member_class", "role", "unit_id", "agency_id")
 UPDATED_COLUMNS = ("email", "is_staff", *PERSON_FIELDS)
-MAX_LENGTHS = {"email": 254, "name": 150, "badge": 20, "rank": 60}
-UNIT_NAME_MAX_LENGTH = 120
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    reason: str
-
-    def __str__(self):
-        return f"line {self.line}: {self.reason}"
-
-
-class RosterError(Exception):
-    """The roster was refused; `errors` lists every problem with its CSV line number."""
-
-    def __init__(self, errors):
-        self.errors = sorted(errors, key=lambda error: error.line)
-        super().__init__(f"{len(self.errors)} problem(s) in the roster; nothing was changed")
-
-
-@dataclass(frozen=True)
-class RosterRow:
-    line: int
-    email: str
-    name: str
-    badge: str
-    rank: str
-    member_class: str
-    role: str
-    unit_path: tuple[str, ...]
-
-    @property
-    def agency_key(self):
-        return unit_key(self.unit_path[:1])
 
 
 @dataclass
@@ -86,141 +58,36 @@ def _chunks(items, size):
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-# Reading the file
-
-
-def read_csv(lines: Iterable[str]) -> list[dict]:
-    """Records (dicts with their CSV `line`) from CSV text; RosterError for a bad header."""
-    reader = csv.reader(lines)
-    try:
-        header = [column.strip().lower() for column in next(reader, [])]
-        _check_header(header)
-        return [_record(reader.line_num, header, values) for values in reader if values]
-    except UnicodeDecodeError:
-        raise RosterError([RowError(reader.line_num + 1, "the file is not UTF-8 text")]) from None
-    except csv.Error as error:
-        raise RosterError([RowError(reader.line_num, f"unreadable CSV: {error}")]) from None
-
-
-def _check_header(header):
-    if not any(header):
-        raise RosterError([RowError(1, "the file is empty: a header row is required")])
-    missing = [column for column in COLUMNS if column not in header]
-    unknown = [column for column in header if column not in COLUMNS]
-    problems = []
-    if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown)}")
-    if problems:
-        raise RosterError([RowError(1, f"header: {'; '.join(problems)}")])
-
-
-def _record(line, header, values):
-    record = dict(zip(header, values, strict=False))
-    record["line"] = line
-    if len(values) != len(header):
-        record["field_count"] = len(values)
-    return record
-
-
-# Validating rows
-
-
-def _row_from_record(record):
-    """A RosterRow and an empty list, or None and the row's problems."""
-    line = record["line"]
-    values = {column: (record.get(column) or "").strip() for column in COLUMNS}
-    problems = []
-    if "field_count" in record:
-        problems.append(f"expected {len(COLUMNS)} fields, found {record['field_count']}")
-    email = values["email"].lower()
-    problems += _email_problems(email)
-    if not values["name"]:
-        problems.append("name is empty")
-    problems += _length_problems(values)
-    member_class = values["member_class"].lower()
-    if member_class not in User.MemberClass.values:
-        problems.append(_choice_problem("member class", member_class, User.MemberClass))
-    role = values["role"].lower()
-    if role not in User.Role.values:
-        problems.append(_choice_problem("role", role, User.Role))
-    unit_path = tuple(name.strip() for name in values["unit_path"].split(PATH_SEPARATOR))
-    problems += _unit_path_problems(unit_path)
-    if problems:
-        return None, [RowError(line, problem) for problem in problems]
-    row = RosterRow(
-        line, email, values["name"], values["badge"], values["rank"], member_class, role, unit_path
-    )
-    return row, []
-
-
-def _email_problems(email):
-    if not email:
-        return ["email is empty"]
-    try:
-        validate_email(email)
-    except ValidationError:
-        return [f"email {email!r} is not a valid address"]
-    return []
-
-
-def _length_problems(values):
-    return [
-        f"{column} is longer than {limit} characters"
-        for column, limit in MAX_LENGTHS.items()
-        if len(values[column]) > limit
-    ]
-
-
-def _choice_problem(label, value, choices):
-    if not value:
-        return f"{label} is empty"
-    return f"{label} {value!r} is not one of {', '.join(choices.values)}"
-
-
-def _unit_path_problems(unit_path):
-    if unit_path == ("",):
-        return ["unit path is empty"]
-    if "" in unit_path:
-        return [f"unit path has an empty unit name (separate names with {PATH_SEPARATOR!r})"]
-    too_long = [name for name in unit_path if len(name) > UNIT_NAME_MAX_LENGTH]
-    return [f"unit name {name[:40]!r}... is too long" for name in too_long]
-
-
-def _duplicate_problems(rows):
-    errors, seen_emails, seen_badges = [], {}, {}
-    for row in rows:
-        first = seen_emails.setdefault(row.email, row.line)
-        if first != row.line:
-            errors.append(RowError(row.line, f"email {row.email} is already on line {first}"))
-        if not row.badge:
-            continue
-        first = seen_badges.setdefault((row.agency_key, row.badge), row.line)
-        if first != row.line:
-            errors.append(
-                RowError(row.line, f"badge {row.badge} is already on line {first} in this agency")
-            )
-    return errors
-
-
 @dataclass
 class _Existing:
-    """What the database already holds for the rows of one import."""
+    """What the database already holds for the rows of one import (one object per person)."""
 
     units: dict  # unit key -> Unit
-    people: dict  # email -> User
-    badges: dict  # (agency key, badge) -> email of the holder
+    by_email: dict  # email -> User
+    by_badge: dict  # (agency key, badge) -> User
+    agency_keys: dict  # agency id -> agency key
 
     @classmethod
     def load(cls, rows):
         units = load_units()
-        people = _load_people(row.email for row in rows)
-        badges = _load_badges(rows, units)
-        return cls(units, people, badges)
+        agency_keys = {unit.pk: key for key, unit in units.items() if len(key) == 1}
+        people = {}
+        by_email = {
+            email: people.setdefault(person.pk, person)
+            for email, person in _load_by_email(row.email for row in rows).items()
+        }
+        by_badge = {
+            key: people.setdefault(person.pk, person)
+            for key, person in _load_by_badge(rows, agency_keys).items()
+        }
+        return cls(units, by_email, by_badge, agency_keys)
+
+    def agency_name(self, key):
+        unit = self.units.get(key)
+        return unit.name if unit is not None else ""
 
 
-def _load_people(emails):
+def _load_by_email(emails):
     people = {}
     for chunk in _chunks(set(emails), LOOKUP_CHUNK):
         queryset = User.objects.annotate(email_key=Lower("email")).filter(email_key__in=chunk)
@@ -228,54 +95,165 @@ def _load_people(emails):
     return people
 
 
-def _load_badges(rows, units):
-    agency_keys = {unit.pk: key for key, unit in units.items() if len(key) == 1}
+def _load_by_badge(rows, agency_keys):
     badges = {row.badge for row in rows if row.badge}
     holders = {}
     for chunk in _chunks(badges, LOOKUP_CHUNK):
-        queryset = User.objects.filter(agency_id__in=agency_keys, badge__in=chunk)
-        for agency_id, badge, email in queryset.values_list("agency_id", "badge", "email"):
-            holders[(agency_keys[agency_id], badge)] = email.lower()
+        for person in User.objects.filter(agency_id__in=agency_keys, badge__in=chunk):
+            holders[(agency_keys[person.agency_id], person.badge)] = person
     return holders
 
 
-def _database_problems(rows, existing, scope):
-    in_file = {row.email for row in rows}
-    errors = []
+# Matching rows to people: on the agency's stable key, the badge, never on the email alone. An
+# email names a person only when it agrees with their badge; an account with no agency is
+# never taken over; an agency admin's import touches no superuser and no other agency.
+
+
+def _match_people(rows, existing, scope):
+    """The existing person of each row ({line: User}) and the rows' problems."""
+    by_badge = {row.line: existing.by_badge.get((row.agency_key, row.badge)) for row in rows}
+    # People whose badge row gives them another address free their current one for another row.
+    leaving = {
+        person.pk
+        for row in rows
+        if (person := by_badge[row.line]) is not None and person.email.lower() != row.email
+    }
+    matches, errors = {}, []
     for row in rows:
-        holder = existing.badges.get((row.agency_key, row.badge))
-        if row.badge and holder not in (None, row.email) and holder not in in_file:
-            errors.append(RowError(row.line, f"badge {row.badge} belongs to {holder}"))
-        errors += _scope_problems(row, existing, scope)
-    return errors
+        person, problem = _match_row(row, by_badge[row.line], existing, leaving)
+        problem = problem or _scope_problem(row, person, scope)
+        if problem:
+            errors.append(RowError(row.line, problem))
+        else:
+            matches[row.line] = person
+    return matches, errors
 
 
-def _scope_problems(row, existing, scope):
+def _match_row(row, person, existing, leaving):
+    holder = existing.by_email.get(row.email)
+    if holder is None or holder.pk in leaving:
+        return person, ""
+    if person is not None and holder.pk != person.pk:
+        return None, _belongs_to(row, holder)
+    if holder.agency_id is None:
+        return None, (
+            f"email {row.email} belongs to an account with no unit, which an import never "
+            "takes over: give it a unit in the admin first, or use another address"
+        )
+    if holder.badge != row.badge:
+        return None, _belongs_to(row, holder)
+    return holder, ""
+
+
+def _belongs_to(row, holder):
+    badge = f"badge {holder.badge}" if holder.badge else "no badge"
+    return (
+        f"email {row.email} belongs to {holder.name} ({badge}); people are matched by badge, "
+        "so correct the row or that person's record first"
+    )
+
+
+def _scope_problem(row, person, scope):
     if scope is None:
-        return []
+        return ""
     if row.agency_key != unit_key([scope.name]):
-        return [RowError(row.line, f"unit path must start with {scope.name!r}")]
-    person = existing.people.get(row.email)
-    if person is not None and person.agency_id not in (None, scope.pk):
-        return [RowError(row.line, f"{row.email} belongs to another agency")]
-    return []
+        return f"unit path must start with {scope.name!r}"
+    if person is not None and person.agency_id != scope.pk:
+        return f"{person.email} belongs to another agency"
+    if person is not None and person.is_superuser:
+        return f"{person.email} is a superuser: only a superuser may change them"
+    return ""
+
+
+# Changes that need a confirmation
+
+
+@dataclass(frozen=True)
+class RosterChange:
+    """A change to an existing person's role, agency or email: made only once confirmed."""
+
+    line: int
+    person_id: int
+    person: str
+    field: str
+    old: str
+    new: str
+
+    @property
+    def key(self):
+        return (self.person_id, self.field, self.old, self.new)
+
+    def __str__(self):
+        return f"line {self.line}: {self.person}: {self.field} {self.old or '(none)'} -> {self.new}"
+
+
+class ConfirmationNeeded(Exception):
+    """The import would change someone's role, agency or email; nothing was changed."""
+
+    def __init__(self, changes):
+        self.changes = changes
+        super().__init__(
+            f"{len(changes)} change(s) to role, agency or email need confirming; "
+            "nothing was changed"
+        )
+
+
+def _changes(rows, matches, existing):
+    changes = []
+    for row in rows:
+        person = matches.get(row.line)
+        if person is not None:
+            changes += _person_changes(row, person, existing)
+    return changes
+
+
+def _person_changes(row, person, existing):
+    values = [("role", person.role, row.role), ("email", person.email.lower(), row.email)]
+    old_agency = existing.agency_keys.get(person.agency_id)
+    if old_agency != row.agency_key:
+        new_agency = existing.agency_name(row.agency_key) or row.unit_path[0]
+        values.insert(1, ("agency", existing.agency_name(old_agency), new_agency))
+    return [
+        RosterChange(row.line, person.pk, str(person), name, old, new)
+        for name, old, new in values
+        if old != new
+    ]
+
+
+def _unconfirmed(changes, confirmed):
+    if confirmed is True:
+        return []
+    keys = {tuple(key) for key in confirmed or ()}
+    return [change for change in changes if change.key not in keys]
+
+
+@dataclass
+class RosterPlan:
+    """The valid rows of an import, what the database holds for them, the person each row names
+    and the changes to role, agency or email it would make."""
+
+    rows: list
+    existing: _Existing
+    matches: dict
+    changes: list
 
 
 def validate_records(records, *, scope=None):
-    """The rows of `records` and what the database holds for them; RosterError lists every
-    problem. `scope`, an agency, limits the import to that agency."""
+    """The plan of an import of `records`; RosterError lists every problem. `scope`, an agency,
+    limits the import to that agency."""
     rows, errors = [], []
     for record in records:
-        row, problems = _row_from_record(record)
+        row, problems = row_from_record(record)
         errors += problems
         if row is not None:
             rows.append(row)
-    errors += _duplicate_problems(rows)
+    errors += duplicate_problems(rows)
     existing = _Existing.load(rows)
-    errors += _database_problems(rows, existing, scope)
+    matches, problems = _match_people(rows, existing, scope)
+    errors += problems
     if errors:
         raise RosterError(errors)
-    return rows, existing
+    return RosterPlan(rows, existing, matches, _changes(rows, matches, existing))
 
 
 # Writing
@@ -293,11 +271,11 @@ def _target_fields(row, units):
     }
 
 
-def _plan_people(rows, existing):
+def _plan_people(plan):
     new, changed, unchanged = [], [], 0
-    for row in rows:
-        target = _target_fields(row, existing.units)
-        person = existing.people.get(row.email)
+    for row in plan.rows:
+        target = {**_target_fields(row, plan.existing.units), "email": row.email}
+        person = plan.matches.get(row.line)
         if person is None:
             person = User(email=row.email, password=make_password(None))
             _apply_fields(person, target)
@@ -313,7 +291,6 @@ def _apply_fields(person, target):
     """Set the row's fields on `person`; True when anything changed."""
     target = {
         **target,
-        "email": person.email.lower(),
         "is_staff": person.is_superuser or target["role"] == User.Role.ADMIN,
     }
     differs = any(getattr(person, name) != value for name, value in target.items())
@@ -343,9 +320,12 @@ def _update_people(people):
 
 
 def _write_people(new, changed, progress):
-    # Free badges that change hands first, so a swap inside one file never trips the constraint.
+    # Free the badges and emails of the people changed first, so that a swap inside one file
+    # never trips a unique constraint; the UPDATE below sets them all again.
+    placeholder = Concat(Cast("id", CharField()), Value("@roster-import.invalid"))
     for batch in _chunks(changed, LOOKUP_CHUNK):
-        User.objects.filter(pk__in=[person.pk for person in batch]).update(badge="")
+        people = User.objects.filter(pk__in=[person.pk for person in batch])
+        people.update(badge="", email=placeholder)
     for batch in _chunks(changed, UPDATE_BATCH_SIZE):
         _update_people(batch)
         progress(len(batch))
@@ -363,16 +343,24 @@ def import_records(
     scope=None,
     send_invites=False,
     source="",
+    confirmed=(),
     progress: Callable[[int], object] | None = None,
 ):
     """Create or update the people of `records` (dicts keyed by COLUMNS, with `line`).
 
-    All or nothing: RosterError lists every bad row and nothing is written. New people get an
-    unusable password; with `send_invites` they are emailed a set-password link after commit.
+    All or nothing: RosterError lists every bad row and nothing is written. A row names an
+    existing person by badge within the agency. A change to someone's role, agency or email is
+    made only when `confirmed` (True, or the `key`s of the RosterChanges shown) covers it;
+    otherwise ConfirmationNeeded lists them and nothing is written. New people get an unusable
+    password; with `send_invites` they are emailed a set-password link after commit.
     """
-    rows, existing = validate_records(records, scope=scope)
-    _, units_created = ensure_units([row.unit_path for row in rows], existing.units)
-    new, changed, unchanged = _plan_people(rows, existing)
+    plan = validate_records(records, scope=scope)
+    unconfirmed = _unconfirmed(plan.changes, confirmed)
+    if unconfirmed:
+        raise ConfirmationNeeded(unconfirmed)
+    rows = plan.rows
+    _, units_created = ensure_units([row.unit_path for row in rows], plan.existing.units)
+    new, changed, unchanged = _plan_people(plan)
     progress = progress or (lambda count: None)
     progress(unchanged)
     _write_people(new, changed, progress)
@@ -388,6 +376,7 @@ def import_records(
         unchanged=summary.unchanged,
         units_created=units_created,
         send_invites=send_invites,
+        changes=[asdict(change) for change in plan.changes],
     )
     if send_invites and new:
         transaction.on_commit(lambda: send_set_password_links(new, request=request))

@@ -1,9 +1,13 @@
 """Session limits (CJIS AC-11, IA-11), enforced on the server.
 
 A session ends after `SESSION_IDLE_TIMEOUT_SECONDS` without activity and
-`SESSION_ABSOLUTE_TIMEOUT_SECONDS` after sign-in, whatever the browser does. Background polling
-(the feed's refresh) is not activity. Sensitive actions also want a sign-in (or
-re-authentication) within `ACCOUNT_REAUTHENTICATION_TIMEOUT` seconds.
+`SESSION_ABSOLUTE_TIMEOUT_SECONDS` after sign-in, whatever the browser does. A page refreshing
+itself (the feed, coverage, the overview) is not activity: its polling element sends
+`AUTO_REFRESH_HEADER`, e.g. `hx-headers='{"Portal-Auto-Refresh": "true"}'` beside
+`hx-trigger="every 30s"` (tests/test_sessions.py checks every template that polls). Leaving the
+header out only keeps a session alive as a click would; sending it only ends one sooner.
+Sensitive actions also want a sign-in (or re-authentication) within
+`ACCOUNT_REAUTHENTICATION_TIMEOUT` seconds.
 """
 
 import time
@@ -15,6 +19,7 @@ from django.conf import settings
 SIGNED_IN_AT = "portal_signed_in_at"
 LAST_ACTIVE_AT = "portal_last_active_at"
 ACTIVITY_RESOLUTION_SECONDS = 60
+AUTO_REFRESH_HEADER = "Portal-Auto-Refresh"
 
 
 def start_session_clock(session, now):
@@ -33,6 +38,11 @@ def expiry_reason(session, now):
     if now - last_active_at > settings.SESSION_IDLE_TIMEOUT_SECONDS:
         return "idle timeout"
     return ""
+
+
+def is_auto_refresh(request):
+    """A request the page made by itself, with nobody necessarily in front of it."""
+    return request.headers.get(AUTO_REFRESH_HEADER) == "true"
 
 
 def note_activity(session, now):

@@ -168,6 +168,12 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PORTAL_NAME}] "
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 5 * 60
+# A link that sets a password lasts an hour when the person asked for it (reset), a day when an
+# admin or the roster sent it (invitation): portal.password_links.
+PASSWORD_RESET_TIMEOUT = 3600
+INVITATION_TIMEOUT = 24 * 3600
+ACCOUNT_PASSWORD_RESET_TOKEN_GENERATOR = "portal.password_links.ResetLinkTokens"
+ACCOUNT_FORMS = {"login": "portal.sign_in.SignInForm"}
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     # Per account, portal.lockout counts failures (and an admin's unlock takes effect at once).
@@ -181,22 +187,38 @@ MFA_ADAPTER = "portal.mfa.MFAAdapter"
 MFA_FORMS = {
     "authenticate": "portal.mfa.AuthenticateForm",
     "reauthenticate": "portal.mfa.ReauthenticateForm",
+    "add_webauthn": "portal.mfa.AddPasskeyForm",
+    "login_webauthn": "portal.mfa.PasskeySignInForm",
 }
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Passkeys (WebAuthn) are the quick way on a phone; an authenticator app's code still works.
+MFA_SUPPORTED_TYPES = ["webauthn", "totp", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+# fido2 already accepts http://localhost (a secure context); True would accept any origin at all.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
 MFA_TOTP_ISSUER = PORTAL_NAME
 # Accounts come from the roster, never from sign-up: an unverified address is no takeover risk.
 MFA_ALLOW_UNVERIFIED_EMAIL = True
-MFA_REQUIRED_FOR = env.str("MFA_REQUIRED_FOR", default="supervisors")
+# CJIS 5.6.2.2: advanced authentication for all access.
+MFA_REQUIRED_FOR = env.str("MFA_REQUIRED_FOR", default="all")
 if MFA_REQUIRED_FOR not in ("all", "supervisors", "none"):
     raise ImproperlyConfigured("MFA_REQUIRED_FOR must be all, supervisors or none")
 MFA_ENCRYPTION_KEY_IS_SET = "DJANGO_MFA_ENCRYPTION_KEY" in os.environ
 MFA_ENCRYPTION_KEY = env("DJANGO_MFA_ENCRYPTION_KEY", default=f"derived:{SECRET_KEY}")
+
+# The load balancers and proxies of ours in front of the web processes (1 behind one load
+# balancer). The client is the address this many from the right of X-Forwarded-For; with 0 the
+# header is ignored (anyone can send it). Rate limits (allauth) and the audit trail both use it.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT_IS_SET = "TRUSTED_PROXY_COUNT" in os.environ
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 # Account lockout (CJIS AC-7).
 LOCKOUT_FAILURE_LIMIT = env.int("LOCKOUT_FAILURE_LIMIT", default=5)
 LOCKOUT_WINDOW_MINUTES = env.int("LOCKOUT_WINDOW_MINUTES", default=15)
 LOCKOUT_AUTO_UNLOCK_MINUTES = env.int("LOCKOUT_AUTO_UNLOCK_MINUTES", default=30)
 ACKNOWLEDGE_RATE_PER_MINUTE = env.int("ACKNOWLEDGE_RATE_PER_MINUTE", default=30)
+# Refused API tokens a client IP may send per minute; past it, 429 until the minute ends.
+API_TOKEN_REFUSALS_PER_MINUTE = env.int("API_TOKEN_REFUSALS_PER_MINUTE", default=20)
 
 # Shown on the sign-in page (CJIS AC-8). Blank lines separate paragraphs.
 SYSTEM_USE_NOTICE = env.str(
@@ -254,6 +276,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
+# Task modules that autodiscovery (each app's tasks.py) does not find.
+CELERY_IMPORTS = ["bulletins.api.tasks"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Workers keep their database connection between tasks, as web processes do between requests
@@ -264,6 +288,11 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
 # Audit events are written unsealed and chained this often (portal.audit.seal).
 AUDIT_SEAL_INTERVAL_SECONDS = env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5)
+# The chain's HMAC key and where its signed checkpoints go: outside the database, out of its
+# owner's reach (portal.audit). Changing the key makes every sealed event fail verification.
+AUDIT_CHAIN_KEY_IS_SET = "AUDIT_CHAIN_KEY" in os.environ
+AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY", default=f"derived:{SECRET_KEY}")
+AUDIT_CHECKPOINT_DIR = env.path("AUDIT_CHECKPOINT_DIR", default=VAR_DIR / "audit-checkpoints")
 # Coverage figures someone is watching are computed again this often while their counts move;
 # a view shows figures up to three times this old (bulletins.coverage_cache).
 COVERAGE_REFRESH_SECONDS = env.int("COVERAGE_REFRESH_SECONDS", default=5)
@@ -292,6 +321,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.seal_audit_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
         "options": {"expires": float(AUDIT_SEAL_INTERVAL_SECONDS)},
+    },
+    "checkpoint-audit": {
+        "task": "portal.tasks.checkpoint_audit_task",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
     },
 }
 
@@ -333,6 +367,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# __Host-: the browser keeps the cookie only when it is Secure, for "/" and without a Domain, so
+# no other host under the same domain can set or overwrite it. Over plain HTTP (`make run`,
+# DJANGO_SECURE_COOKIES=false) a browser refuses the prefix: the plain names then.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True  # pages carry the token (forms, hx-headers); no script reads it
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from portal import audit_views, views
+from portal import audit_views, email_addresses, views
 
 admin.site.site_header = "Officer Safety Bulletins - administration"
 
@@ -17,6 +17,10 @@ audit_patterns = (
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/email-preferences/", views.email_preferences, name="email_preferences"),
+    # Addresses are managed by admins and the roster: allauth's email pages are shut.
+    path("accounts/email/", email_addresses.email_managed_by_admins),
+    path("accounts/confirm-email/", email_addresses.email_managed_by_admins),
+    re_path(r"^accounts/confirm-email/(?P<key>[-:\w]+)/$", email_addresses.email_managed_by_admins),
     path("accounts/", include("allauth.urls")),
     # The admin has no sign-in of its own: it goes through allauth (MFA, rate limits, lockout).
     path(

@@ -13,9 +13,12 @@ from bulletins.api import tokens
 from bulletins.models import ApiToken, Bulletin, Receipt
 from bulletins.services import authoring
 from portal.models import AuditEvent
+from tests.conftest import PortalClient
 from tests.factories import draft_bulletin, published_bulletin
 
 API = "/api/v1"
+# Refused tokens are counted per IP in the shared cache: a fresh key prefix per test.
+pytestmark = pytest.mark.usefixtures("own_cache_keys")
 
 
 def bearer(secret):
@@ -100,7 +103,7 @@ def test_outside_the_audience_a_bulletin_is_not_found(client, sergeant, outsider
     bulletin = published_bulletin(sergeant, precinct17)
     headers = {}
     if how == "token":
-        headers = bearer(token_for(outsider))
+        headers = bearer(token_for(outsider, is_read_only=False))
     else:
         client.force_login(outsider)
 
@@ -128,7 +131,7 @@ def test_reading_intelligence_through_the_api_is_audited(client, sergeant, offic
 
 def test_acknowledge_is_idempotent(client, sergeant, officer, precinct17):
     bulletin = published_bulletin(sergeant, precinct17)
-    secret = token_for(officer)
+    secret = token_for(officer, is_read_only=False)
     url = f"{API}/bulletins/{bulletin.pk}/acknowledge"
 
     first = post_json(client, url, {"version": 1}, headers=bearer(secret))
@@ -150,7 +153,7 @@ def test_acknowledging_through_the_api_and_the_page_records_one_receipt(
         client,
         f"{API}/bulletins/{bulletin.pk}/acknowledge",
         {"version": 1},
-        headers=bearer(token_for(officer)),
+        headers=bearer(token_for(officer, is_read_only=False)),
     )
     client.force_login(officer)
 
@@ -194,7 +197,7 @@ def test_my_acknowledgement_history(client, sergeant, officer, auxiliary, precin
             client,
             f"{API}/bulletins/{bulletin.pk}/acknowledge",
             {"version": 1},
-            headers=bearer(token_for(officer)),
+            headers=bearer(token_for(officer, is_read_only=False)),
         )
     client.force_login(auxiliary)
     post_json(client, f"{API}/bulletins/{first.pk}/acknowledge", {"version": 1})
@@ -276,12 +279,14 @@ def test_a_session_needs_csrf_to_change_something_and_a_token_does_not(
 ):
     bulletin = published_bulletin(sergeant, precinct17)
     url = f"{API}/bulletins/{bulletin.pk}/acknowledge"
-    browser = Client(enforce_csrf_checks=True)
+    browser = PortalClient(enforce_csrf_checks=True)  # signed in with MFA, as everyone must
     browser.force_login(officer)
     machine = Client(enforce_csrf_checks=True)
 
     by_session = post_json(browser, url, {"version": 1})
-    by_token = post_json(machine, url, {"version": 1}, headers=bearer(token_for(officer)))
+    by_token = post_json(
+        machine, url, {"version": 1}, headers=bearer(token_for(officer, is_read_only=False))
+    )
 
     assert error_of(by_session, HTTPStatus.FORBIDDEN)["code"] == "csrf_failed"
     assert by_token.status_code == HTTPStatus.OK
@@ -307,7 +312,7 @@ def draft_payload(units, **changes):
 def test_a_supervisor_drafts_publishes_amends_and_lifts_through_the_api(
     client, sergeant, officer, precinct17
 ):
-    headers = bearer(token_for(sergeant))
+    headers = bearer(token_for(sergeant, is_read_only=False))
 
     created = post_json(client, f"{API}/bulletins", draft_payload([precinct17]), headers=headers)
     pk = created.json()["id"]
@@ -423,7 +428,7 @@ def test_coverage_figures_for_a_supervisor_and_not_for_an_officer(
         client,
         f"{API}/bulletins/{bulletin.pk}/acknowledge",
         {"version": 1},
-        headers=bearer(token_for(officer)),
+        headers=bearer(token_for(officer, is_read_only=False)),
     )
 
     figures = client.get(

@@ -59,7 +59,8 @@ def secrets(sergeant, officer, precinct17, squad17):
     published_bulletin(sergeant, precinct17, kind="intelligence", priority=3)
     draft_bulletin(sergeant, precinct17)
     return [
-        tokens.issue_token(user, name="Schemathesis", now=now)[1] for user in (officer, sergeant)
+        tokens.issue_token(user, name="Schemathesis", now=now, is_read_only=False)[1]
+        for user in (officer, sergeant)
     ]
 
 

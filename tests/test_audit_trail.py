@@ -25,6 +25,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache_keys")]
 JULY_8 = dt.datetime(2026, 7, 8, 21, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_dir(settings, tmp_path):
+    """`verify_audit` compares with the checkpoints there: this test's own, none yet."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+
 def test_an_event_carries_time_to_the_millisecond_and_a_chained_hash(officer):
     with time_machine.travel(dt.datetime(2026, 7, 8, 21, 0, 0, 123456, tzinfo=dt.UTC)):
         first = audit.record("test.first", by=officer)

@@ -689,7 +689,7 @@ def test_hostile_query_strings_never_answer_500(client, sergeant, officer, preci
             reverse("bulletins:history"), {"q": "pair & | ! ( \x00", "kind": "x", "state": "y"}
         ),
         client.get(reverse("bulletins:history"), {"q": "'\"); DROP TABLE bulletins; --"}),
-        client.get(reverse("bulletins:audience_count"), {"units": ["x", "-1"], "starts": "at"}),
+        client.post(reverse("bulletins:audience_count"), {"units": ["x", "-1"], "starts": "at"}),
         client.get(reverse("bulletins:feed_items"), {"etag": "\x00" * 50}),
     ]
 

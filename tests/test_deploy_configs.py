@@ -1,13 +1,25 @@
-"""The deployment files in docs/deploy parse, and say what docs/scaling.md says they say."""
+"""The deployment files in docs/deploy parse, and say what docs/scaling.md says they say; `make
+run` and its Procfile keep the demo on this machine and off debug mode."""
 
 import configparser
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from gunicorn.config import Config
 
-DEPLOY = Path(settings.BASE_DIR) / "docs" / "deploy"
+ROOT = Path(settings.BASE_DIR)
+DEPLOY = ROOT / "docs" / "deploy"
+# What the test run sets and `make run` leaves to its own defaults.
+EMBEDDED_UNSET = {
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "HOST",
+    "DJANGO_DEBUG", "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_COOKIES",
+}  # fmt: skip
 UNITS = ["portal-web.service", "portal-worker.service", "portal-beat.service"]
 
 
@@ -95,10 +107,6 @@ def test_the_wsgi_module_imports_every_view_before_the_first_request():
     """With preload_app, gunicorn's master imports portal.wsgi once; the URLconf (views, API),
     the table `reverse()` reads and the Celery task registry must come with it, not with each
     worker's first request."""
-    import os
-    import subprocess
-    import sys
-
     probe = (
         "import sys, portal.wsgi; from portal.celery import app; "
         "from django.urls import get_resolver; "
@@ -116,3 +124,72 @@ def test_the_wsgi_module_imports_every_view_before_the_first_request():
     )
 
     assert result.stdout.strip() == "True"
+
+
+# `make run`: this machine only, and the portal's own error pages
+
+
+def run_command_env(host=None):
+    """The environment `make run` gives honcho (web, worker, beat), from `make -n run`."""
+    overrides = [f"HOST={host}"] if host else []
+    environ = {key: value for key, value in os.environ.items() if key != "HOST"}
+    dry_run = subprocess.run(
+        ["make", "-n", "run", *overrides],
+        cwd=settings.BASE_DIR, env=environ, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    commands = dry_run.stdout.replace("\\\n", " ").splitlines()
+    start = next(line for line in commands if "honcho start" in line)
+    prefix = start.split(".venv/bin/honcho start")[0]
+    with tempfile.TemporaryDirectory() as scratch:  # where $(cat var/secret-key) reads
+        Path(scratch, "var").mkdir()
+        Path(scratch, "var", "secret-key").write_text("k" * 64)
+        shown = subprocess.run(
+            ["bash", "-c", f"{prefix} env -0"],
+            cwd=scratch, env={}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    return dict(item.split("=", 1) for item in shown.stdout.split("\0") if "=" in item)
+
+
+def procfile_web_bind(environ):
+    """The address the Procfile's web process binds, the shell expanding it as honcho does."""
+    web = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    shown = subprocess.run(
+        ["sh", "-c", "echo " + web.removeprefix("web:").strip()],
+        env=environ, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    arguments = shown.stdout.split()
+    return arguments[arguments.index("--bind") + 1]
+
+
+def test_make_run_listens_on_this_machine_only_unless_host_is_set():
+    default = run_command_env()
+    chosen = run_command_env(host="0.0.0.0")
+
+    assert procfile_web_bind(default) == "127.0.0.1:8000"
+    assert procfile_web_bind(chosen) == "0.0.0.0:8000"
+    assert procfile_web_bind({}) == "127.0.0.1:8000"  # honcho without make
+
+
+def test_make_run_is_not_debug_and_a_missing_page_is_the_portals_own(tmp_path):
+    """Debug mode's 404 lists every URL of the portal; its 500, the settings."""
+    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        call_command("collectstatic", interactive=False, verbosity=0)
+    (tmp_path / "static").symlink_to(settings.STATIC_ROOT)
+    embedded = {key: value for key, value in os.environ.items() if key not in EMBEDDED_UNSET}
+    environ = {**embedded, **run_command_env(), "PORTAL_VAR_DIR": str(tmp_path)}
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.test import Client; page = Client().get('/no-such-page/'); "
+        "print(s.DEBUG, page.status_code, 'Page not found' in page.text, "
+        "'URLconf' in page.text, s.SESSION_COOKIE_SECURE, s.SECURE_SSL_REDIRECT)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=settings.BASE_DIR, env=environ, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "404", "True", "False", "False", "False"]

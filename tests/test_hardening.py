@@ -81,6 +81,8 @@ def test_check_deploy_passes_with_production_settings():
         "DJANGO_ALLOWED_HOSTS": "portal.example.org",
         "DJANGO_SECURE_SSL_REDIRECT": "true",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "TRUSTED_PROXY_COUNT": "1",
+        "AUDIT_CHAIN_KEY": uuid.uuid4().hex * 2,
     }
 
     result = subprocess.run(
@@ -101,6 +103,7 @@ def test_check_deploy_wants_a_shared_cache_and_an_mfa_key(settings):
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.MFA_ENCRYPTION_KEY_IS_SET = False
+    settings.TRUSTED_PROXY_COUNT_IS_SET = True  # its own test: tests/test_proxy.py
 
     ids = [problem.id for problem in check_security_baseline(None)]
 

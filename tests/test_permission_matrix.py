@@ -134,7 +134,7 @@ ACTIONS = {
     "create_post": lambda client, b, ctx: client.post(
         reverse("bulletins:create"), _bulletin_form(ctx["precinct17"])
     ),
-    "audience_count": lambda client, b, ctx: client.get(
+    "audience_count": lambda client, b, ctx: client.post(
         reverse("bulletins:audience_count"), {"units": ctx["precinct17"].pk, "to_sworn": "on"}
     ),
     "view": lambda client, b, ctx: client.get(reverse("bulletins:detail", args=[b.pk])),
@@ -242,3 +242,33 @@ def test_can_manage_answers_as_the_manageable_queryset(
     assert (other_admin.email, "Agency-wide") not in managed
     assert (admin.email, "Other agency") not in managed
     assert not any(person in (officer.email, auditor.email) for person, _ in managed)
+
+
+TWO_STEP_PAGES = ("mfa_index", "mfa_add_webauthn", "mfa_list_webauthn")
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_everyone_manages_their_own_passkeys_and_no_one_elses(request, client, persona):
+    from allauth.mfa.models import Authenticator
+
+    person = request.getfixturevalue(persona)
+    others = Authenticator.objects.create(
+        user=request.getfixturevalue("outsider" if persona != "outsider" else "officer"),
+        type=Authenticator.Type.WEBAUTHN,
+        data={"name": "Their phone", "credential": {}},
+    )
+    client.force_login(person)
+
+    pages = [client.get(reverse(name)).status_code for name in TWO_STEP_PAGES]
+    theirs = client.get(reverse("mfa_remove_webauthn", args=[others.pk]))
+
+    assert pages == [OK] * len(TWO_STEP_PAGES)
+    assert theirs.status_code == NOT_FOUND
+    assert Authenticator.objects.filter(pk=others.pk).exists()
+
+
+def test_anonymous_visitor_is_sent_to_sign_in_for_the_two_step_pages(client):
+    responses = [client.get(reverse(name)) for name in TWO_STEP_PAGES]
+
+    assert [r.status_code for r in responses] == [FOUND] * len(TWO_STEP_PAGES)
+    assert all(r["Location"].startswith(reverse("account_login")) for r in responses)

@@ -115,8 +115,12 @@ def test_badges_may_swap_within_one_file():
         f"a@agency.test,A,1,PO,sworn,{P17},officer", f"b@agency.test,B,2,PO,sworn,{P17},officer"
     )
 
+    # People are matched by badge (issue 18): a swap gives two people each other's address,
+    # which is a change of email to confirm.
     import_rows(
-        f"a@agency.test,A,2,PO,sworn,{P17},officer", f"b@agency.test,B,1,PO,sworn,{P17},officer"
+        f"a@agency.test,A,2,PO,sworn,{P17},officer",
+        f"b@agency.test,B,1,PO,sworn,{P17},officer",
+        confirmed=True,
     )
 
     assert User.objects.get(email="a@agency.test").badge == "2"
@@ -142,7 +146,7 @@ def test_a_bad_file_changes_nothing_and_reports_every_bad_row(officer, outsider)
             "path@agency.test,No Unit,9006,PO,sworn,,officer",  # 7
             f"GOOD@agency.test,Twice,9007,PO,sworn,{P17},officer",  # 8
             f"dupe@agency.test,Dupe Badge,9001,PO,sworn,{P75},officer",  # 9
-            f"clash@agency.test,Clash,{outsider.badge},PO,sworn,{P17},officer",  # 10
+            f"outsider@agency.test,Clash,9010,PO,sworn,{P17},officer",  # 10
             f"short@agency.test,Short Row,9010,PO,sworn,{P17}",  # 11
         )
 
@@ -154,7 +158,11 @@ def test_a_bad_file_changes_nothing_and_reports_every_bad_row(officer, outsider)
         (7, "unit path is empty"),
         (8, "email good@agency.test is already on line 2"),
         (9, "badge 9001 is already on line 2 in this agency"),
-        (10, f"badge {outsider.badge} belongs to outsider@agency.test"),
+        (
+            10,
+            f"email outsider@agency.test belongs to Pat Outsider (badge {outsider.badge}); "
+            "people are matched by badge, so correct the row or that person's record first",
+        ),
         (11, "expected 7 fields, found 6"),
         (11, "role is empty"),
     ]

@@ -1,5 +1,6 @@
 import io
 from datetime import timedelta
+from http import HTTPStatus
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -132,17 +133,26 @@ def test_seed_demo_publishes_the_story_bulletins_once(db):
 
 
 @pytest.mark.usefixtures("own_cache_keys")
-def test_seed_demo_enrols_the_demo_supervisor_and_admin_with_the_documented_secret():
+def test_seed_demo_enrols_all_five_demo_sign_ins_with_the_documented_secret():
     call_command("seed_demo", stdout=io.StringIO())
 
     client = Client()
-    sign_in(client, "sergeant@demo.test", "portal-demo-2026")
+    after_password = sign_in(client, "officer@demo.test", DEMO_PASSWORD)
     client.post(reverse("mfa_authenticate"), {"code": totp_code(DEMO_TOTP_SECRET)})
 
     enrolled = Authenticator.objects.filter(type=Authenticator.Type.TOTP)
-    assert sorted(enrolled.values_list("user__email", flat=True)) == [
-        "admin@demo.test",
-        "sergeant@demo.test",
-    ]
+    assert DEMO_TOTP_SECRET == "OFFICERSAFETYDEMOPORTALSECRET234"
+    assert sorted(enrolled.values_list("user__email", flat=True)) == sorted(DEMO_ACCOUNTS)
     assert all(DEMO_TOTP_SECRET not in str(a.data) for a in enrolled)
-    assert signed_in_user_id(client) == str(User.objects.get(email="sergeant@demo.test").pk)
+    assert after_password.url == reverse("mfa_authenticate")
+    assert signed_in_user_id(client) == str(User.objects.get(email="officer@demo.test").pk)
+    assert client.get(reverse("bulletins:feed")).status_code == HTTPStatus.OK
+
+
+def test_seed_demo_tells_the_demo_totp_secret():
+    out = io.StringIO()
+
+    call_command("seed_demo", stdout=out)
+
+    assert "OFFICERSAFETYDEMOPORTALSECRET234" in out.getvalue()
+    assert "JBSWY3DPEHPK3PXP" not in out.getvalue()

@@ -10,7 +10,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
 
 # The statuses every operation may answer with, besides its success.
-ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 422})
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 422, 429})
 
 
 class FieldError(Schema):
@@ -26,10 +26,11 @@ class Error(Schema):
 
 
 class ApiError(HttpError):
-    def __init__(self, status, code, message, field=None):
+    def __init__(self, status, code, message, field=None, retry_after=None):
         super().__init__(status, message)
         self.code = code
         self.field = field
+        self.retry_after = retry_after
 
 
 class InvalidFields(Exception):
@@ -77,7 +78,10 @@ def django_validation_errors(error, field_names=None):
 def install(api):
     def api_error(request, exc):
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-        return error_response(api, request, exc.status_code, exc.code, exc.message, errors)
+        response = error_response(api, request, exc.status_code, exc.code, exc.message, errors)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     def http_error(request, exc):
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")

@@ -1,10 +1,13 @@
-"""The "API tokens" section of a person's profile: make, list and revoke personal tokens."""
+"""The "API tokens" section of a person's profile: make, list and revoke personal tokens.
+
+Making one needs a recent sign-in (the page itself does not); revoking never does."""
 
 from datetime import timedelta
 from http import HTTPStatus
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -12,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bulletins.api import tokens
 from bulletins.models import ApiToken
+from portal.decorators import recent_sign_in_required
 
 
 class TokenForm(forms.Form):
@@ -26,37 +30,53 @@ class TokenForm(forms.Form):
         initial=ApiToken.DEFAULT_LIFETIME.days,
         label="Expires after",
     )
-    is_read_only = forms.BooleanField(
+    can_write = forms.BooleanField(
         required=False,
-        initial=True,
-        label="Read-only",
-        help_text="It can read bulletins and feeds, but not acknowledge or change anything.",
+        initial=False,
+        label="Allow changes",
+        help_text=(
+            "Without this it can only read bulletins and feeds. With it, it can also "
+            "acknowledge and do what your role lets you do now, never more."
+        ),
     )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not tokens.may_write(user):
+            del self.fields["can_write"]  # read-only roles make read-only tokens
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@recent_sign_in_required(allow_get=True)
 def token_list(request):
     now = timezone.now()
-    form = TokenForm(request.POST if request.method == "POST" else None)
+    form = TokenForm(request.POST if request.method == "POST" else None, user=request.user)
     secret = None
     status = HTTPStatus.OK
     if request.method == "POST":
         if form.is_valid():
-            token, secret = tokens.issue_token(
-                request.user,
-                name=form.cleaned_data["name"],
-                is_read_only=form.cleaned_data["is_read_only"],
-                lifetime=timedelta(days=form.cleaned_data["lifetime_days"]),
-                now=now,
-            )
-            form = TokenForm()
-        else:
+            try:
+                token, secret = tokens.issue_token(
+                    request.user,
+                    name=form.cleaned_data["name"],
+                    is_read_only=not form.cleaned_data.get("can_write", False),
+                    lifetime=timedelta(days=form.cleaned_data["lifetime_days"]),
+                    now=now,
+                )
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                form = TokenForm(user=request.user)
+        if secret is None:
             status = HTTPStatus.UNPROCESSABLE_ENTITY
+    fingerprint = ApiToken.fingerprint_of(request.user)
     context = {
         "form": form,
         "secret": secret,
-        "tokens": [(token, token.state_at(now)) for token in request.user.api_tokens.all()],
+        "tokens": [
+            (token, token.state_at(now, fingerprint)) for token in request.user.api_tokens.all()
+        ],
     }
     return render(request, "bulletins/profile_tokens.html", context, status=status)
 

@@ -17,8 +17,10 @@ api = NinjaAPI(
     title="Officer Safety Bulletins API",
     version="1",
     description=(
-        "Send a personal API token (made on your profile page) as `Authorization: Bearer "
-        "<token>`, or use your signed-in session with the `X-CSRFToken` header on changes. "
+        "Send a personal API token (made on your profile page; read-only unless you allowed "
+        "changes) as `Authorization: Bearer <token>`, or use your signed-in session with the "
+        "`X-CSRFToken` header on changes; a session publishing or lifting needs a sign-in "
+        "within the last 5 minutes. Too many refused tokens from one address get 429. "
         "Errors are `{code, message, field, errors}`."
     ),
     urls_namespace="api:v1",

@@ -11,6 +11,7 @@ from ninja.pagination import PageNumberPagination, paginate
 
 from bulletins import permissions
 from bulletins.api import schemas
+from bulletins.api.auth import require_fresh_sign_in
 from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
 from bulletins.forms import AmendForm, BulletinForm, LiftForm
 from bulletins.models import Bulletin, Receipt, Recipient
@@ -166,10 +167,11 @@ def _draft_form_data(payload):
 @router.post(
     "/bulletins/{bulletin_id}/publish",
     response={200: schemas.BulletinDetail, **ERRORS},
-    summary="Publish a draft: now, or at its scheduled time",
+    summary="Publish a draft: now, or at its scheduled time (a session needs a recent sign-in)",
     tags=["authoring"],
 )
 def bulletin_publish(request, bulletin_id: int = BulletinId):
+    require_fresh_sign_in(request)
     bulletin = _managed_or_404(request.user, bulletin_id)
     authoring.publish_bulletin(bulletin, by=request.user, now=timezone.now())
     return _detail(request, bulletin.pk)
@@ -212,10 +214,11 @@ def _amend_form_data(payload, bulletin):
 @router.post(
     "/bulletins/{bulletin_id}/lift",
     response={200: schemas.BulletinDetail, **ERRORS},
-    summary="Lift: now, or at a set time",
+    summary="Lift: now, or at a set time (a session needs a recent sign-in)",
     tags=["authoring"],
 )
 def bulletin_lift(request, payload: schemas.LiftIn, bulletin_id: int = BulletinId):
+    require_fresh_sign_in(request)
     now = timezone.now()
     bulletin = _managed_or_404(request.user, bulletin_id)
     data = {"when": "later" if payload.lift_at else "now", **payload.dict()}

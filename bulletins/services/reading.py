@@ -145,6 +145,7 @@ WITH target AS (
     WHERE b.id = %(bulletin)s AND b.kind = %(order)s AND b.status = ANY(%(live)s)
       AND b.effective_at <= %(now)s AND (b.expires_at IS NULL OR b.expires_at > %(now)s)
       AND b.ack_version <= %(version)s AND %(version)s <= b.version
+      AND b.agency_id = %(agency)s
       AND EXISTS (
           SELECT 1 FROM {recipient} r WHERE r.bulletin_id = b.id AND r.user_id = %(user)s
       )
@@ -198,6 +199,7 @@ def _acknowledge_at_once(bulletin_id, *, user, version_number, now, request):
         "bulletin": bulletin_id,
         "version": version_number,
         "user": user.pk,
+        "agency": user.agency_id,  # told, but moved to another agency since: not any more
         "order": Bulletin.Kind.ORDER.value,
         "live": [status.value for status in Bulletin.LIVE_STATUSES],
         "now": now,

@@ -27,7 +27,9 @@ keepalive = 5
 # Load the app once in the master: faster restarts, shared memory pages. Database connections
 # are opened lazily per thread, never inherited across the fork.
 preload_app = True
-# Behind the load balancer: it terminates TLS and sets X-Forwarded-Proto.
+# Behind the load balancer: it terminates TLS and sets X-Forwarded-Proto, and appends the
+# client's address to X-Forwarded-For (the portal reads it with TRUSTED_PROXY_COUNT=1; gunicorn's
+# access log still shows the balancer's address).
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"

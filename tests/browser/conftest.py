@@ -88,6 +88,8 @@ def browser_settings(settings, live_server, monkeypatch):
     settings.CACHES = caches
     settings.SESSION_COOKIE_SECURE = False  # the live server speaks plain HTTP
     settings.CSRF_COOKIE_SECURE = False
+    settings.SESSION_COOKIE_NAME = "sessionid"  # a __Host- cookie must be Secure
+    settings.CSRF_COOKIE_NAME = "csrftoken"
     return settings
 
 
@@ -120,7 +122,8 @@ class Session:
         page.goto("/accounts/login/")
         page.get_by_label("Email").fill(user.email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("I have read the system use notice").check()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_load_state()
         if "/2fa/authenticate" in page.url:
             page.get_by_label("Code").fill(totp_code())

@@ -80,6 +80,8 @@ def test_officer_pages_pass_axe_in_both_schemes_and_fit_a_phone(
         "feed": ("/", "feed-phone.png"),
         "bulletin": (f"/bulletins/{story['pairing'].pk}/", "bulletin-acknowledge.png"),
         "history": ("/history/", None),
+        "two-step-sign-in": ("/accounts/2fa/", None),
+        "passkey": ("/accounts/2fa/webauthn/add/", None),
     }
 
     for name, (url, readme) in pages.items():

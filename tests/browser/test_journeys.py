@@ -197,7 +197,8 @@ def test_five_wrong_passwords_lock_the_account_and_the_right_one_is_then_refused
     def attempt(password):
         page.get_by_label("Email").fill(officer.email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("I have read the system use notice").check()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_load_state()
 
     for n in range(5):

@@ -8,15 +8,14 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from bulletins.management.commands._demo_bulletins import seed_bulletins
-from portal import mfa, roster
+from portal import mfa, roster, roster_rows
 from portal.models import Unit, User
 from portal.units import ensure_units, unit_key
 
 DEMO_PASSWORD = "portal-demo-2026"
-# Demo data only: the documented authenticator-app secret of the demo supervisor and admin, so
+# Demo data only: the documented authenticator-app secret (160 bits) of every demo sign-in, so
 # anyone trying the demo (and the automated checks) can produce their codes.
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
-DEMO_MFA_EMAILS = ("sergeant@demo.test", "admin@demo.test")
+DEMO_TOTP_SECRET = "OFFICERSAFETYDEMOPORTALSECRET234"
 AGENCY = "Metro Police Department"
 PRECINCTS_BY_BOROUGH = {
     "Manhattan South": (1, 5, 6, 7, 9, 10, 13, 14, 17, 18),
@@ -92,7 +91,7 @@ def record(line, email, name, badge, rank, member_class, role, path):
         "rank": rank,
         "member_class": member_class,
         "role": role,
-        "unit_path": roster.PATH_SEPARATOR.join(path),
+        "unit_path": roster_rows.PATH_SEPARATOR.join(path),
     }
 
 
@@ -134,16 +133,16 @@ def seed_people(password_hash):
         record(line, *person[:-1], (AGENCY, *person[-1]))
         for line, person in enumerate(DEMO_PEOPLE, start=1)
     ]
-    summary = roster.import_records(records, source="seed_demo")
+    summary = roster.import_records(records, source="seed_demo", confirmed=True)
     emails = [person[0] for person in DEMO_PEOPLE]
     User.objects.filter(email__in=emails).update(password=password_hash, is_active=True)
     return summary
 
 
 def seed_mfa():
-    """The demo supervisor and admin enrolled in TOTP with DEMO_TOTP_SECRET (encrypted at rest
-    like any other secret)."""
-    people = User.objects.filter(email__in=DEMO_MFA_EMAILS)
+    """Every demo sign-in enrolled in TOTP with DEMO_TOTP_SECRET (encrypted at rest like any
+    other secret); passkeys are theirs to add."""
+    people = User.objects.filter(email__in=[person[0] for person in DEMO_PEOPLE])
     for person in people:
         mfa.enrol_totp(person, DEMO_TOTP_SECRET)
     return len(people)
@@ -156,7 +155,9 @@ def seed_generated_officers(count, password_hash):
     paths = [path for path in unit_paths() if len(path) >= 3]
     records = [generated_record(number, paths) for number in range(1, count + 1)]
     with tqdm(total=count, desc="members", unit=" people") as bar:
-        summary = roster.import_records(records, source="seed_demo", progress=bar.update)
+        summary = roster.import_records(
+            records, source="seed_demo", confirmed=True, progress=bar.update
+        )
     # New members share the one demo-password hash: hashing 36,000 times would take minutes.
     generated = User.objects.filter(email__startswith="officer", email__endswith="@demo.test")
     generated.filter(password__startswith="!").update(password=password_hash)
@@ -196,7 +197,5 @@ class Command(BaseCommand):
             self.stdout.write(f"Generated members: {generated}")
         self.stdout.write(self.style.SUCCESS(f"Demo password: {DEMO_PASSWORD}"))
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo TOTP secret of {' and '.join(DEMO_MFA_EMAILS)}: {DEMO_TOTP_SECRET}"
-            )
+            self.style.SUCCESS(f"Demo TOTP secret of every demo sign-in: {DEMO_TOTP_SECRET}")
         )

@@ -1,12 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from portal import roster
+from portal import roster, roster_rows
 
 
 class Command(BaseCommand):
     help = (
         "Create or update people (and missing units) from a roster CSV with the columns "
-        f"{', '.join(roster.COLUMNS)}. All or nothing: any bad row and nothing changes."
+        f"{', '.join(roster_rows.COLUMNS)}. People are matched by badge within their agency. "
+        "All or nothing: any bad row and nothing changes; changes to anyone's role, agency or "
+        "email are listed and made only with --confirm."
     )
 
     def add_arguments(self, parser):
@@ -16,15 +18,26 @@ class Command(BaseCommand):
             action="store_true",
             help="email each new person a link to set their password",
         )
+        parser.add_argument(
+            "--confirm",
+            action="store_true",
+            help="make the listed changes to people's role, agency or email",
+        )
 
-    def handle(self, *args, csv_file, send_invites, **options):
+    def handle(self, *args, csv_file, send_invites, confirm, **options):
         try:
             with open(csv_file, encoding="utf-8-sig", newline="") as lines:
-                summary = roster.import_roster(lines, send_invites=send_invites, source=csv_file)
+                summary = roster.import_roster(
+                    lines, send_invites=send_invites, source=csv_file, confirmed=confirm
+                )
         except OSError as error:
             raise CommandError(f"Cannot read {csv_file}: {error.strerror}") from None
         except roster.RosterError as error:
             for problem in error.errors:
                 self.stderr.write(str(problem))
             raise CommandError(str(error)) from None
+        except roster.ConfirmationNeeded as error:
+            for change in error.changes:
+                self.stderr.write(str(change))
+            raise CommandError(f"{error}: run again with --confirm to make them") from None
         self.stdout.write(self.style.SUCCESS(str(summary)))
