@@ -44,9 +44,12 @@ install: $(VENV)/.synced
 # `make run` is the embedded default over plain HTTP, but not in debug mode: a 404 or a 500 shows
 # the portal's own page, not Django's list of every URL and setting. Its secret key is made once
 # and kept in var/. It answers this machine only unless HOST is set (HOST=0.0.0.0 make run).
+# Links in e-mails, CAP and Atom use SITE_URL: the port it runs on, unless SITE_URL is set.
 HOST ?= 127.0.0.1
+SITE_URL ?= http://localhost:$(PORT)
 RUN_ENV = DJANGO_DEBUG=false DJANGO_SECRET_KEY="$$(cat var/secret-key)" \
-	DJANGO_SECURE_SSL_REDIRECT=false DJANGO_SECURE_COOKIES=false DJANGO_LOG_FORMAT=plain
+	DJANGO_SECURE_SSL_REDIRECT=false DJANGO_SECURE_COOKIES=false DJANGO_LOG_FORMAT=plain \
+	SITE_URL="$(SITE_URL)"
 
 run: install
 	@mkdir -p var

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from lxml import etree
 
+from bulletins.markup import plain_text
 from bulletins.models import Bulletin
 from portal.models import User
 
@@ -105,7 +106,7 @@ def alert_document(bulletin, version, versions, audience):
         response_type=RESPONSE_TYPES[version.kind],
         effective=max(version.effective_at, version.created_at),
         expires=version.expires_at,
-        description=version.body,
+        description=plain_text(version.body),
         instruction=version.instruction,
     )
     return _serialize(alert)

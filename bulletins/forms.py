@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from bulletins import corrections
 from bulletins.models import Attachment, Bulletin
 from portal.models import Unit
 from portal.scope import scope_units
@@ -63,11 +64,21 @@ def check_upload(upload):
     return content_type
 
 
+BOTH_ENDS = "Give an end time or tick Until further notice, not both."
+
+
+def zone_name():
+    """The agency's time zone as people say it: "New York" for America/New_York."""
+    return timezone.get_current_timezone_name().rsplit("/", 1)[-1].replace("_", " ")
+
+
 class TimeSpanMixin:
     """ "Ends at" or "Until further notice" (with a review interval)."""
 
     def clean_time_span(self, cleaned):
-        if cleaned.get("until_further_notice"):
+        if cleaned.get("until_further_notice") and cleaned.get("expires_at"):
+            self.add_error("expires_at", BOTH_ENDS)
+        elif cleaned.get("until_further_notice"):
             cleaned["expires_at"] = None
         elif not cleaned.get("expires_at") and "expires_at" not in self.errors:
             self.add_error("expires_at", "Give an end time, or tick Until further notice.")
@@ -160,6 +171,8 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         self.fields["units"].queryset = scope
         self.fields["units_only"].queryset = scope
         self.unit_depths = {unit.pk: unit.depth for unit in scope}
+        for name in ("effective_at", "expires_at"):
+            self.fields[name].label += f" ({zone_name()} time)"
         bulletin = self.instance
         if bulletin.pk:
             self._initial_from_bulletin(bulletin)
@@ -215,6 +228,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         fields["effective_at"] = cleaned["effective_at"]
         fields["expires_at"] = cleaned["expires_at"]
         fields["review_interval"] = timedelta(hours=cleaned["review_hours"])
+        fields["until_further_notice"] = cleaned["until_further_notice"]
         return fields
 
 
@@ -238,10 +252,11 @@ class AmendForm(TimeSpanMixin, forms.Form):
         label="What kind of change is this?",
         choices=[
             ("yes", "It changes what officers must do: everyone acknowledges again"),
-            ("no", "A correction or a new end time: acknowledgements carry over"),
+            ("no", "A spelling correction or a new end time: acknowledgements carry over"),
         ],
         coerce=lambda value: value == "yes",
         widget=forms.RadioSelect,
+        help_text=corrections.HELP_TEXT,
     )
     reason = forms.CharField(
         label="Reason",
@@ -262,6 +277,7 @@ class AmendForm(TimeSpanMixin, forms.Form):
         super().__init__(*args, initial=initial, **kwargs)
         self.bulletin = bulletin
         self.now = now or timezone.now()
+        self.fields["expires_at"].label += f" ({zone_name()} time)"
 
     def clean(self):
         cleaned = super().clean()
@@ -273,7 +289,11 @@ class AmendForm(TimeSpanMixin, forms.Form):
 
     def changes(self):
         names = ("title", "instruction", "body", "priority", "expires_at")
-        return {name: self.cleaned_data[name] for name in names}
+        changes = {name: self.cleaned_data[name] for name in names}
+        end = self.bulletin.expires_at
+        if end and changes["expires_at"] == end.replace(second=0, microsecond=0):
+            changes["expires_at"] = end  # the field shows minutes: an untouched end is the same
+        return changes
 
 
 class LiftForm(forms.Form):

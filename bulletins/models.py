@@ -431,6 +431,7 @@ class NotificationEvent(models.Model):
     class Event(models.TextChoices):
         PUBLISHED = "published", "New bulletin"
         AMENDED = "amended", "Changed - acknowledge again"
+        CORRECTED = "corrected", "Corrected"
         LIFTED = "lifted", "Lifted"
         ENDED = "ended", "Directive ended"
         REVIEW = "review", "Review requested"

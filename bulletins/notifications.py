@@ -15,9 +15,18 @@ from django.db import transaction
 from django.db.models import F, Q, Value
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from bulletins.models import Bulletin, Notification, NotificationEvent, Recipient, Reminder
+from bulletins import corrections
+from bulletins.forms import zone_name
+from bulletins.models import (
+    Bulletin,
+    BulletinVersion,
+    Notification,
+    NotificationEvent,
+    Recipient,
+    Reminder,
+)
 from portal import database
 from portal.celery import queue_after_commit
 from portal.models import Unit, User
@@ -27,6 +36,9 @@ log = logging.getLogger(__name__)
 SEND_BATCH_SIZE = 200
 Event = NotificationEvent.Event
 TO_RECIPIENTS = {Event.PUBLISHED, Event.AMENDED, Event.LIFTED, Event.ENDED}
+# Told of a correction: those who already acknowledged the text (or, when there is nothing to
+# acknowledge, opened it).
+TO_READERS = {Event.CORRECTED}
 
 
 def is_urgent(bulletin):
@@ -41,7 +53,7 @@ def announces(bulletin):
 
 def queue_event(bulletin, event, *, now, key="", detail=None):
     """Write the outbox row for `event` (once per key) and deliver it after commit."""
-    if event in TO_RECIPIENTS and not announces(bulletin):
+    if event in TO_RECIPIENTS | TO_READERS and not announces(bulletin):
         return None
     outbox, created = NotificationEvent.objects.get_or_create(
         bulletin=bulletin,
@@ -52,6 +64,58 @@ def queue_event(bulletin, event, *, now, key="", detail=None):
     if created:
         deliver_after_commit(outbox.pk)
     return outbox
+
+
+def queue_correction(bulletin, *, by, now):
+    """Tell those who already acknowledged that the version just made by a non-material
+    amendment corrects or extends what they acknowledged: once per version."""
+    previous = BulletinVersion.objects.get(bulletin=bulletin, number=bulletin.version - 1)
+    changed = [
+        name
+        for name in corrections.TEXT_FIELDS
+        if getattr(previous, name) != getattr(bulletin, name)
+    ]
+    if previous.expires_at != bulletin.expires_at:
+        changed.append("expires_at")
+    if not changed:
+        return None
+    words = []
+    for name in corrections.TEXT_FIELDS:
+        words += corrections.changed_words(getattr(previous, name), getattr(bulletin, name)) or []
+    detail = {
+        "changed": changed,
+        "words": words,
+        "by": by.pk,
+        "ack_version": bulletin.ack_version,
+        "expires_at": bulletin.expires_at and bulletin.expires_at.isoformat(),
+        "previous_expires_at": previous.expires_at and previous.expires_at.isoformat(),
+    }
+    key = f"v{bulletin.version}"
+    return queue_event(bulletin, Event.CORRECTED, now=now, key=key, detail=detail)
+
+
+def _local(moment):
+    return dateformat.format(timezone.localtime(moment), "D d M H:i")
+
+
+def correction_headline(detail):
+    """ "Corrected", "Extended to Mon 07 Dec 18:00", "Corrected and now ends ...": what a
+    correction did, in agency time."""
+    changed = detail.get("changed", [])
+    headline = "Corrected" if set(changed) & set(corrections.TEXT_FIELDS) else ""
+    if "expires_at" in changed:
+        end, previous = (
+            detail.get(name) and datetime.fromisoformat(detail[name])
+            for name in ("expires_at", "previous_expires_at")
+        )
+        if end is None:
+            moved = "now until further notice"
+        elif previous is not None and end > previous:
+            moved = f"extended to {_local(end)}"
+        else:
+            moved = f"now ends {_local(end)}"
+        headline = f"{headline} and {moved}" if headline else moved[0].upper() + moved[1:]
+    return headline
 
 
 def deliver_after_commit(event_id):
@@ -66,6 +130,8 @@ def addressees(outbox):
         told = Recipient.objects.filter(bulletin=bulletin).values("user_id")
         people = User.objects.filter(pk__in=told, is_active=True).order_by()
         return people if is_urgent(bulletin) else people.filter(wants_email=True)
+    if outbox.event in TO_READERS:
+        return readers(outbox)
     if outbox.event == Event.REVIEW:
         return reviewers(bulletin)
     if outbox.event == Event.REVIEW_OVERDUE:
@@ -80,6 +146,24 @@ def addressees(outbox):
             is_active=True,
         )
     return User.objects.none()
+
+
+def readers(outbox):
+    """Who already acknowledged the version `outbox` speaks of (for a bulletin that is not
+    acknowledged: who opened it), but the person who made the change."""
+    bulletin = outbox.bulletin
+    rows = Recipient.objects.filter(bulletin=bulletin)
+    if bulletin.requires_acknowledgement:
+        since = outbox.detail.get("ack_version", bulletin.ack_version)
+        rows = rows.filter(acknowledged_version__gte=since)
+    else:
+        rows = rows.filter(first_opened_at__isnull=False)
+    people = (
+        User.objects.filter(pk__in=rows.values("user_id"), is_active=True)
+        .exclude(pk=outbox.detail.get("by"))
+        .order_by()
+    )
+    return people if is_urgent(bulletin) else people.filter(wants_email=True)
 
 
 def reminder_steps(outbox):
@@ -110,7 +194,8 @@ def fan_out(outbox, *, now=None):
 
     Waits (returns None, the event stays pending) while the bulletin's recipient rows are
     still being written: `authoring.write_recipients` delivers it once they are."""
-    if outbox.event in TO_RECIPIENTS and outbox.bulletin.recipients_written_at is None:
+    waits = outbox.event in TO_RECIPIENTS | TO_READERS
+    if waits and outbox.bulletin.recipients_written_at is None:
         return None
     created_at = Notification._meta.get_field("created_at")
     rows = (
@@ -170,9 +255,14 @@ def _message(notification):
         "detail": outbox.detail,
         "url": settings.SITE_URL.rstrip("/") + reverse("bulletins:detail", args=[bulletin.pk]),
         "portal_name": settings.PORTAL_NAME,
+        "zone": zone_name(),
     }
     if outbox.event == Event.ESCALATION:
         context["people"] = escalated_people(outbox, notification.user)
+    if outbox.event in (Event.REMINDER, Event.ESCALATION):
+        context["changed_at"] = changed_at(outbox)
+    if outbox.event == Event.CORRECTED:
+        context["headline"] = correction_headline(outbox.detail)
     base = f"emails/{outbox.event}"
     subject = render_to_string(f"{base}_subject.txt", context)
     message = EmailMultiAlternatives(
@@ -182,6 +272,20 @@ def _message(notification):
     )
     message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
     return message
+
+
+def changed_at(outbox):
+    """When the version a reminder or escalation chases was made by a material amendment
+    (None for the first version): the message then asks for the new version."""
+    number = outbox.detail.get("version") or 1
+    if number <= 1:
+        return None
+    version = (
+        BulletinVersion.objects.filter(bulletin_id=outbox.bulletin_id, number=number)
+        .values("created_at", "is_material")
+        .first()
+    )
+    return version["created_at"] if version and version["is_material"] else None
 
 
 def send_pending(*, batch_size=SEND_BATCH_SIZE, now=None):

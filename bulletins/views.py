@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bulletins import permissions
 from bulletins.caching import feed as kept_feed
-from bulletins.diff import version_changes
-from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
+from bulletins.diff import version_changes, version_history
+from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm, zone_name
 from bulletins.models import Bulletin, Receipt, audience_members
 from bulletins.services import attachments, authoring, clock, reading
 from portal.decorators import rate_limited, recent_sign_in_required
@@ -162,6 +162,8 @@ def bulletin_detail(request, pk):
         "last_acked": last_acked,
         "my_receipt": receipts.get(last_acked.pk) if last_acked else None,
         "changes": changes,
+        "history": version_history(versions),
+        "zone": zone_name(),
         "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
         "can_manage": permissions.can_manage(user, bulletin),
         "can_track": user.has_perm(permissions.VIEW_COVERAGE)
@@ -279,6 +281,7 @@ def bulletin_preview(request, pk):
         "now": now,
         "state": bulletin.state_at(now),
         "reach": bulletin.members().count(),
+        "zone": zone_name(),
         "audience": list(bulletin.audience.select_related("unit")),
         "attachments": list(bulletin.attachments.all()),
         "statement": reading.ACKNOWLEDGEMENT_STATEMENT,

@@ -23,6 +23,8 @@ CSV_COLUMNS = (
     "id", "at", "actor_label", "action", "object_type", "object_id", "object_version",
     "outcome", "ip", "user_agent", "request_id", "detail", "seq", "prev_hash", "hash",
 )  # fmt: skip
+# The page shows the agency's time; the export stays in UTC and its header says so.
+CSV_HEADER = tuple("at_utc" if column == "at" else column for column in CSV_COLUMNS)
 
 
 class Echo:
@@ -40,7 +42,8 @@ def audit_events(request):
     audit.record("audit.view", by=request.user, request=request, filters=form.used_filters())
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    zone = timezone.get_current_timezone_name().rsplit("/", 1)[-1].replace("_", " ")
+    context = {"form": form, "page": page, "query": query.urlencode(), "zone": zone}
     return render(request, "portal/auditevent_list.html", context)
 
 
@@ -63,7 +66,7 @@ def audit_export(request):
 
 
 def _with_header(writer, rows):
-    yield writer.writerow(CSV_COLUMNS)
+    yield writer.writerow(CSV_HEADER)
     yield from rows
 
 

@@ -16,6 +16,7 @@ audit_patterns = (
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/email-preferences/", views.email_preferences, name="email_preferences"),
     # Addresses are managed by admins and the roster: allauth's email pages are shut.
     path("accounts/email/", email_addresses.email_managed_by_admins),

@@ -109,7 +109,7 @@ def test_a_session_drafts_and_amends_without_a_recent_sign_in_as_the_pages_do(
         amended = post_json(
             client,
             f"{API}/bulletins/{in_force.pk}/amend",
-            {"reason": "Typo", "is_material": False},
+            {"reason": "Typo", "is_material": False, "instruction": "Work in pairs. No solo post."},
         )
 
     assert created.status_code == HTTPStatus.CREATED

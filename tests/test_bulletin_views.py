@@ -136,7 +136,7 @@ def test_new_bulletin_form_has_the_labels_authors_and_checks_rely_on(
 
     page = response.content.decode()
     assert response.status_code == HTTPStatus.OK
-    for label in ("Title", "Instructions", "Body", "Kind", "Priority", "Ends at"):
+    for label in ("Title", "Instructions", "Body", "Kind", "Priority", "Ends at (New York time)"):
         assert f">{label}</label>" in page
     assert "Until further notice</label>" in page
     assert f"{precinct17.name}</label>" in page

@@ -104,6 +104,24 @@ def test_an_alert_carries_the_bulletin_its_sender_audience_and_page(
     assert text(alert, "cap:info/cap:expires") is None  # until further notice
 
 
+def test_the_description_is_plain_text_not_markdown(client, sergeant, officer, precinct17):
+    body = (
+        "Effective immediately, **all** officers are _paired_.\n\n"
+        "- Check vehicles before every tour\n"
+        "- Report to the [desk](https://portal.example.org/desk) & wait\n"
+    )
+    bulletin = published_bulletin(sergeant, precinct17, body=body)
+    client.force_login(officer)
+
+    alert = valid_document(client.get(cap_url(bulletin, 1)))
+
+    assert text(alert, "cap:info/cap:description") == (
+        "Effective immediately, all officers are paired.\n\n"
+        "- Check vehicles before every tour\n"
+        "- Report to the desk (https://portal.example.org/desk) & wait"
+    )
+
+
 def test_sent_and_expires_have_an_explicit_offset_and_whole_seconds(
     client, sergeant, officer, precinct17
 ):
@@ -125,7 +143,13 @@ def test_sent_and_expires_have_an_explicit_offset_and_whole_seconds(
 def test_an_update_references_every_earlier_version(client, sergeant, officer, precinct17):
     bulletin = published_bulletin(sergeant, precinct17)
     amend(bulletin, sergeant, title="Second")
-    amend(bulletin, sergeant, title="Third", is_material=False, reason="Typo")
+    amend(
+        bulletin,
+        sergeant,
+        expires_at=timezone.now() + timedelta(days=2),
+        is_material=False,
+        reason="Typo",
+    )
     client.force_login(officer)
     first, second = (valid_document(client.get(cap_url(bulletin, n))) for n in (1, 2))
 

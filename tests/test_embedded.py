@@ -71,3 +71,24 @@ def test_embedded_default_migrates_and_serves_the_sign_in_page(tmp_path):
     assert health_status == HTTPStatus.OK
     assert '"vendor": "sqlite"' in health
     assert "filesystem" in health.lower()
+
+
+def make_run_commands(**variables):
+    """What `make run` would run (`make -n`: nothing is started)."""
+    env = {key: value for key, value in os.environ.items() if key != "SITE_URL"}
+    arguments = [f"{name}={value}" for name, value in variables.items() if name != "SITE_URL"]
+    if "SITE_URL" in variables:
+        env["SITE_URL"] = variables["SITE_URL"]
+    result = subprocess.run(["make", "-n", "run", *arguments], cwd=settings.BASE_DIR, env=env,
+                            check=True, capture_output=True, text=True, timeout=60)  # fmt: skip
+    commands = result.stdout.replace("\\\n", " ").splitlines()
+    return [command for command in commands if "honcho start" in command]
+
+
+def test_make_run_links_to_the_port_it_runs_on_unless_site_url_is_set():
+    on_8123 = make_run_commands(PORT="8123")
+    behind_a_proxy = make_run_commands(PORT="8123", SITE_URL="https://portal.example.org")
+
+    assert len(on_8123) == 1 and 'SITE_URL="http://localhost:8123"' in on_8123[0]
+    assert 'SITE_URL="https://portal.example.org"' in behind_a_proxy[0]
+    assert "localhost" not in behind_a_proxy[0].split("SITE_URL=")[1].split()[0]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from bulletins.caching import feed as kept_feed
 from bulletins.models import Bulletin
-from bulletins.services import authoring, reading
+from bulletins.services import authoring, clock, reading
 from tests.factories import published_bulletin
 
 
@@ -71,15 +71,16 @@ def test_a_cached_bulletin_leaves_the_feed_at_its_end_without_any_sweep(client, 
 
 def test_ages_tick_on_a_cached_page(client, sergeant, officer):
     start = timezone.now()
-    published_bulletin(sergeant, sergeant.unit, now=start)
+    order = published_bulletin(sergeant, sergeant.unit, now=start)
+    clock.reaffirm_bulletin(order, by=sergeant, now=start)
     client.force_login(officer)
     with time_machine.travel(start + timedelta(minutes=5, seconds=10)):
-        assert "In force 5\xa0minutes" in feed(client)
+        assert "re-affirmed 5\xa0minutes ago" in feed(client)
 
     with time_machine.travel(start + timedelta(minutes=9, seconds=10)):
         page = feed(client)
 
-    assert "In force 9\xa0minutes" in page
+    assert "re-affirmed 9\xa0minutes ago" in page
 
 
 def test_the_cached_page_carries_a_fresh_csrf_token_and_no_old_message(client, sergeant, officer):

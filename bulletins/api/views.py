@@ -204,7 +204,7 @@ def bulletin_amend(request, payload: schemas.AmendIn, bulletin_id: int = Bulleti
 def _amend_form_data(payload, bulletin):
     given = payload.dict(exclude_none=True)
     data = {name: getattr(bulletin, name) for name in ("title", "instruction", "body", "priority")}
-    data["expires_at"] = bulletin.expires_at
+    data["expires_at"] = None if payload.until_further_notice else bulletin.expires_at
     data["until_further_notice"] = bulletin.expires_at is None and "expires_at" not in given
     data.update(given)
     data["is_material"] = "yes" if payload.is_material else "no"

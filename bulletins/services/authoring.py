@@ -5,10 +5,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 
-from bulletins import notifications, permissions
+from bulletins import corrections, notifications, permissions
 from bulletins.caching import changes
 from bulletins.markup import render_markdown
 from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
+from bulletins.services import reading
 from portal import audit, database
 from portal.celery import queue_after_commit
 from portal.models import Unit
@@ -22,7 +23,11 @@ def _check_audience(by, targets):
         raise ValidationError({"audience": f"Outside your command: {', '.join(outside)}."})
 
 
-def _check_time_span(effective_at, expires_at, now, *, scheduling):
+def _check_time_span(effective_at, expires_at, now, *, scheduling, until_further_notice=False):
+    if until_further_notice and expires_at is not None:
+        raise ValidationError(
+            {"expires_at": "Give an end time or tick Until further notice, not both."}
+        )
     if scheduling and effective_at is not None and effective_at < now:
         raise ValidationError({"effective_at": "A scheduled time must be in the future."})
     start = effective_at or now
@@ -31,10 +36,17 @@ def _check_time_span(effective_at, expires_at, now, *, scheduling):
 
 
 @transaction.atomic
-def save_draft(*, by, targets, now, bulletin=None, **fields):
-    """Create or update a draft. `targets` is [(unit, include_subtree), ...]."""
+def save_draft(*, by, targets, now, bulletin=None, until_further_notice=False, **fields):
+    """Create or update a draft. `targets` is [(unit, include_subtree), ...]; an end time and
+    `until_further_notice` together are refused (no end time is ever dropped silently)."""
     _check_audience(by, targets)
-    _check_time_span(fields.get("effective_at"), fields.get("expires_at"), now, scheduling=True)
+    _check_time_span(
+        fields.get("effective_at"),
+        fields.get("expires_at"),
+        now,
+        scheduling=True,
+        until_further_notice=until_further_notice,
+    )
     if bulletin is None:
         bulletin = Bulletin(
             issued_by=by,
@@ -129,6 +141,7 @@ def write_recipients(pk, *, now):
     told = add_recipients(bulletin, bulletin.members(), now=bulletin.published_at)
     Bulletin.objects.filter(pk=pk).update(recipients_written_at=now)
     audit.record("bulletin.told", obj=bulletin, version=bulletin.version, now=now, recipients=told)
+    reading.acknowledge_author_told_late(bulletin, now=now)  # the issuer, told only now
     pending = NotificationEvent.objects.filter(bulletin_id=pk, fanned_out_at__isnull=True)
     for event_id in pending.values_list("pk", flat=True):
         notifications.deliver_after_commit(event_id)
@@ -165,6 +178,7 @@ def publish_bulletin(bulletin, *, by, now):
     audit.record(
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
+    reading.acknowledge_as_author(bulletin, person=by, now=now)  # the issuer: acknowledged
     changes.bulletins_changed(bulletin.agency_id)
     if bulletin.status == Bulletin.Status.IN_FORCE:
         notifications.queue_event(
@@ -186,6 +200,7 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
     _check_time_span(
         bulletin.effective_at, fields.get("expires_at", bulletin.expires_at), now, scheduling=False
     )
+    corrections.check_amendment(bulletin, fields, is_material=is_material)
     for name, value in fields.items():
         setattr(bulletin, name, value)
     bulletin.body_html = render_markdown(bulletin.body)
@@ -193,6 +208,10 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
         bulletin.next_review_at = now + bulletin.review_interval
     version = _new_version(bulletin, by=by, now=now, is_material=is_material, reason=reason)
     bulletin.save()
+    if is_material:  # whoever made the change counts as acknowledging the new version
+        reading.acknowledge_as_author(
+            bulletin, person=by, now=now, statement=reading.AMENDED_STATEMENT
+        )
     audit.record(
         "bulletin.amend",
         by=by,
@@ -206,6 +225,8 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
         notifications.queue_event(
             bulletin, NotificationEvent.Event.AMENDED, now=now, key=f"v{version.number}"
         )
+    elif bulletin.state_at(now) == Bulletin.Status.IN_FORCE:
+        notifications.queue_correction(bulletin, by=by, now=now)
     changes.bulletins_changed(bulletin.agency_id)
     return bulletin
 

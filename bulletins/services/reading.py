@@ -14,6 +14,11 @@ from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
 from portal import audit, database
 
 ACKNOWLEDGEMENT_STATEMENT = "I have read and understand this order."
+# What the receipt of someone who wrote the version says: they count as acknowledged from the
+# moment it was published (`acknowledge_as_author`), recorded as such, not as a signature.
+ISSUED_STATEMENT = "Issued this order: counted as acknowledged when it was published."
+AMENDED_STATEMENT = "Made this change to the order: counted as acknowledged when it was published."
+AS_AUTHOR = "as-author"  # the receipt's auth_method: no sign-in signed it, the publication did
 
 
 def _ensure_recipient(bulletin, user, now):
@@ -258,6 +263,64 @@ def _acknowledge_checked(bulletin, *, user, version_number, now, request):
     event.agency_id, event.detail = bulletin.agency_id, {"content_hash": content_hash}
     event.save(force_insert=True)
     return True
+
+
+@transaction.atomic
+def acknowledge_as_author(bulletin, *, person, now, statement=ISSUED_STATEMENT, at=None):
+    """Count `person`, who wrote (or co-signed) the current material version of the Order
+    `bulletin`, as having acknowledged it at `at` (its publication; by default `now`): a receipt
+    saying so (`statement`, auth_method AS_AUTHOR), their recipient row acknowledged, and an
+    audit event at `now`. Only if they were told (a recipient row: someone outside the audience
+    is not asked to acknowledge; for a large audience the rows are written after commit, and
+    `acknowledge_author_told_late` does it then). Returns True if this call recorded it."""
+    if not bulletin.requires_acknowledgement or person is None:
+        return False
+    number = bulletin.ack_version
+    told = Recipient.objects.filter(bulletin=bulletin, user=person).filter(
+        Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=number)
+    )
+    if not told.exists():
+        return False
+    version_id, content_hash = (
+        BulletinVersion.objects.filter(bulletin=bulletin, number=number)
+        .values_list("pk", "content_hash")
+        .get()
+    )
+    at = at or now
+    when = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ACKNOWLEDGE_SQL.format(receipt=Receipt._meta.db_table),
+            [bulletin.pk, version_id, person.pk, when, when, statement, content_hash, AS_AUTHOR,
+             None, ""],
+        )  # fmt: skip
+        if cursor.fetchone() is None:
+            return False
+    told.update(
+        acknowledged_version=number,
+        acknowledged_at=at,
+        first_opened_at=Coalesce("first_opened_at", at),
+    )
+    audit.record("bulletin.acknowledge", by=person, obj=bulletin, version=number, now=now,
+                 content_hash=content_hash, as_author=True, statement=statement)  # fmt: skip
+    changes.reader_changed(person, bulletin.pk)
+    return True
+
+
+def acknowledge_author_told_late(bulletin, *, now):
+    """`acknowledge_as_author` for whoever wrote the current material version, once the
+    recipient rows of a large audience are written (after the publishing transaction)."""
+    author = (
+        BulletinVersion.objects.filter(bulletin=bulletin, number=bulletin.ack_version)
+        .select_related("created_by")
+        .first()
+    )
+    if author is None or author.created_by is None:
+        return False
+    statement = ISSUED_STATEMENT if author.number == 1 else AMENDED_STATEMENT
+    return acknowledge_as_author(
+        bulletin, person=author.created_by, now=now, statement=statement, at=author.created_at
+    )
 
 
 def record_restricted_view(

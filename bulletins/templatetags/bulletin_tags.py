@@ -1,3 +1,4 @@
+from datetime import timedelta
 from functools import partial
 
 from django import template
@@ -7,6 +8,7 @@ from django.utils.timesince import timesince
 
 from bulletins.caching import feed as kept_feed
 from bulletins.models import Bulletin
+from portal.stamps import MAX_AGE_SECONDS
 
 register = template.Library()
 
@@ -39,9 +41,19 @@ def _age(since, *, now):
     return timesince(since, now, depth=1)
 
 
+def _since(moment, *, now):
+    """ "06:41" today, "Thu 03 Dec 06:41" before (the agency's clock). A kept page is served
+    for up to MAX_AGE_SECONDS: close to midnight it says the day too."""
+    local = _local(moment)
+    later = _local(now + timedelta(seconds=MAX_AGE_SECONDS))
+    if local.date() == _local(now).date() == later.date():
+        return f"{local:%H:%M}"
+    return f"{local:%a %d %b %H:%M}"
+
+
 @register.simple_tag
 def time_span(bulletin, now, ages_later=False):
-    """Plain words for a bulletin's time: "in force 2 days - until further notice".
+    """Plain words for a bulletin's time: "In force since 06:41 - until further notice".
 
     `ages_later`: leave a placeholder for each age, filled in when the page is served (the kept
     feed page serves while the ages tick on)."""
@@ -56,15 +68,22 @@ def time_span(bulletin, now, ages_later=False):
     if state == Bulletin.Status.EXPIRED:
         ended = bulletin.ended_at or bulletin.expires_at
         return f"Ended {_local(ended):%a %d %b %H:%M}"
-    age = ago(bulletin.effective_at)
+    since = f"In force since {_since(bulletin.effective_at, now=now)}"
     if bulletin.expires_at is None:
-        span = f"In force {age} - until further notice"
+        span = f"{since} - until further notice"
         if bulletin.last_reaffirmed_at:
             span += f", last re-affirmed {ago(bulletin.last_reaffirmed_at)} ago"
             if bulletin.last_reaffirmed_by_id:
                 span += f" by {bulletin.last_reaffirmed_by.name}"
         return span
-    return f"In force {age} - ends {_local(bulletin.expires_at):%a %d %b %H:%M}"
+    return f"{since} - ends {_local(bulletin.expires_at):%a %d %b %H:%M}"
+
+
+@register.filter
+def interval_words(interval):
+    """A review interval in the form's words: "1 hour", "72 hours"."""
+    hours = int(interval.total_seconds() // 3600)
+    return "1 hour" if hours == 1 else f"{hours} hours"
 
 
 @register.filter
