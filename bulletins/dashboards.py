@@ -1,4 +1,4 @@
-"""Coverage dashboards, the person record, chasing and evidence exports (views)."""
+"""Coverage dashboards, chasing and evidence exports (views)."""
 
 from http import HTTPStatus
 
@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Q
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -15,10 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from bulletins import coverage, evidence, permissions
 from bulletins.forms import OutstandingFilterForm
-from bulletins.models import Bulletin, Recipient
+from bulletins.models import Recipient
 from bulletins.services import chasing, tracking
 from portal import audit
-from portal.scope import people_in_scope
 from portal.sessions import require_recent_sign_in
 from portal.spreadsheets import csv_lines
 
@@ -40,8 +39,10 @@ def _scoped_recipients(user, bulletin):
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_GET
 def coverage_overview(request):
-    """Every bulletin in force in my scope with its coverage, most urgent and least covered
-    first."""
+    """Every bulletin in force in my scope with its coverage: Orders by how many acknowledged,
+    most urgent and least covered first; bulletins that ask only to be read (Advisory,
+    Information, Intelligence) by how many opened them, after the Orders of their priority and
+    out of the acknowledgement ordering."""
     now = timezone.now()
     bulletins = list(permissions.trackable_bulletins(request.user).in_force(now))
     told = permissions.recipients_in_scope(
@@ -60,10 +61,21 @@ def coverage_overview(request):
     rows = []
     for bulletin in bulletins:
         counts = figures.get(bulletin.pk, {"audience": 0, "acknowledged": 0, "opened": 0})
-        share = counts["acknowledged"] / counts["audience"] if counts["audience"] else 1
+        asked = bulletin.requires_acknowledgement
+        done = counts["acknowledged"] if asked else counts["opened"]
+        share = done / counts["audience"] if counts["audience"] else 1
         rows.append({"bulletin": bulletin, **counts, "percent": round(100 * share),
-                     "outstanding": counts["audience"] - counts["acknowledged"]})  # fmt: skip
-    rows.sort(key=lambda row: (row["bulletin"].priority, row["percent"], -row["bulletin"].pk))
+                     "asks_acknowledgement": asked,
+                     "outstanding": counts["audience"] - counts["acknowledged"] if asked else None,
+                     "not_opened": counts["audience"] - counts["opened"]})  # fmt: skip
+    rows.sort(
+        key=lambda row: (
+            row["bulletin"].priority,
+            not row["asks_acknowledgement"],  # read-only: after the Orders, never "least covered"
+            row["percent"] if row["asks_acknowledgement"] else 0,
+            -row["bulletin"].pk,
+        )
+    )
     context = {"rows": rows, "now": now, "refresh_seconds": REFRESH_SECONDS}
     template = "bulletins/_overview_rows.html" if request.htmx else "bulletins/overview.html"
     return render(request, template, context)
@@ -133,18 +145,25 @@ def bulletin_outstanding(request, pk):
 
 
 def _chase_context(request, bulletin):
-    """What `_chase_actions.html` shows on both pages: the reminder button and the last one."""
+    """What `_chase_actions.html` shows on both pages: the reminder button and the last one
+    sent to the people of my scope. Whoever may see the page may remind (`can_remind`: the
+    bulletin came through `trackable_bulletins`), if it is an Order."""
     return {
-        "can_manage": permissions.can_manage(request.user, bulletin),
-        "last_reminder": chasing.last_manual_reminder(bulletin),
+        "can_remind": bulletin.requires_acknowledgement,
+        "last_reminder": chasing.last_manual_reminder(bulletin, request.user),
     }
 
 
+@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def bulletin_remind(request, pk):
-    """One click, a confirmation, then a reminder to everyone outstanding in my scope."""
+    """One click, a confirmation, then a reminder to everyone outstanding in my scope: anyone
+    who may follow the bulletin's coverage, at most once per 15 minutes per scope (the page says
+    so, and when the next one may go, before anything is sent)."""
     now = timezone.now()
-    bulletin = get_object_or_404(permissions.manageable_bulletins(request.user), pk=pk)
+    bulletin = _trackable_or_404(request.user, pk)
+    if not bulletin.requires_acknowledgement:
+        raise Http404
     if request.method == "POST":
         try:
             count = chasing.send_manual_reminder(bulletin, by=request.user, now=now)
@@ -155,25 +174,13 @@ def bulletin_remind(request, pk):
         return redirect("bulletins:coverage", pk=bulletin.pk)
     outstanding = chasing.chased(now).filter(bulletin=bulletin)
     count = permissions.recipients_in_scope(request.user, outstanding).count()
-    return render(request, "bulletins/remind_confirm.html", {"bulletin": bulletin, "count": count})
-
-
-@never_cache
-@permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
-@require_GET
-def person_record(request, pk):
-    person = get_object_or_404(people_in_scope(request.user).select_related("unit"), pk=pk)
-    obligations = (
-        Recipient.objects.filter(user=person, bulletin__kind=Bulletin.Kind.ORDER)
-        .select_related("bulletin", "unit")
-        .prefetch_related("reminders__unit", "reminders__sent_by")
-        .order_by("-added_at")
-    )
-    obligations = permissions.recipients_in_scope(request.user, obligations)
-    page = Paginator(obligations, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request, "bulletins/person.html", {"person": person, "page": page, "now": timezone.now()}
-    )
+    context = {
+        "bulletin": bulletin,
+        "count": count,
+        "next_at": chasing.next_manual_reminder_at(bulletin, request.user, now),
+        "interval_minutes": round(chasing.MANUAL_REMINDER_INTERVAL.total_seconds() / 60),
+    }
+    return render(request, "bulletins/remind_confirm.html", context)
 
 
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)

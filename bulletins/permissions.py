@@ -64,6 +64,16 @@ def can_manage(user, bulletin):
     )
 
 
+def can_remind(user, bulletin):
+    """Whether `user` may remind the people outstanding in their scope of `bulletin`: whoever
+    may follow its coverage (`trackable_bulletins`), not only whoever may manage it. Only an
+    Order is acknowledged, so only an Order is chased."""
+    return (
+        bulletin.requires_acknowledgement
+        and trackable_bulletins(user).filter(pk=bulletin.pk).exists()
+    )
+
+
 def recipients_in_scope(user, recipients):
     """Narrows recipient rows to the people `user` oversees (by the unit they were told in)."""
     if user.is_superuser:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bulletins import dashboards, feeds, views
+from bulletins import dashboards, feeds, person_pages, views
 from bulletins.api import profile
 
 app_name = "bulletins"
@@ -29,7 +29,7 @@ urlpatterns = [
         dashboards.evidence_record,
         name="evidence",
     ),
-    path("people/<int:pk>/", dashboards.person_record, name="person"),
+    path("people/<int:pk>/", person_pages.person_record, name="person"),
     path(
         "bulletins/<int:pk>/attachments/<int:attachment_pk>",
         views.attachment_download,

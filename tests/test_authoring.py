@@ -219,9 +219,8 @@ def test_lift_ends_it_now_with_reason_and_closes_open_obligations(sergeant, offi
     assert bulletin.lift_reason == "Threat assessed as over"
     assert bulletin.lifted_by == sergeant
     assert not Bulletin.objects.in_force(now).filter(pk=bulletin.pk).exists()
-    assert {r.obligation_at(now) for r in Recipient.objects.filter(bulletin=bulletin)} == {
-        "ended before acknowledged"
-    }
+    told = Recipient.objects.filter(bulletin=bulletin).exclude(user=sergeant)  # issuer: acked
+    assert {r.obligation_at(now) for r in told} == {"ended before acknowledged"}
 
 
 def test_lifting_twice_is_refused(sergeant):
@@ -248,7 +247,12 @@ def test_every_transition_is_audited(sergeant):
     bulletin = draft_bulletin(sergeant, sergeant.unit)
     authoring.publish_bulletin(bulletin, by=sergeant, now=timezone.now())
     authoring.amend_bulletin(
-        bulletin, by=sergeant, now=timezone.now(), reason="r", is_material=False, title="T2"
+        bulletin,
+        by=sergeant,
+        now=timezone.now(),
+        reason="r",
+        is_material=False,
+        expires_at=timezone.now() + timedelta(days=1),
     )
     authoring.lift_bulletin(bulletin, by=sergeant, now=timezone.now(), reason="r")
 
@@ -260,6 +264,7 @@ def test_every_transition_is_audited(sergeant):
     assert actions == [
         ("bulletin.create", sergeant.email, None),
         ("bulletin.publish", sergeant.email, 1),
+        ("bulletin.acknowledge", sergeant.email, 1),  # the issuer, told: counted at publication
         ("bulletin.amend", sergeant.email, 2),
         ("bulletin.lift", sergeant.email, 2),
     ]

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from bulletins import notifications
@@ -158,19 +158,58 @@ def test_manual_reminder_reaches_the_outstanding_in_scope_once_per_15_minutes(
     order = published_bulletin(admin, agency, now=now, priority=3)
     reading.acknowledge(order.pk, user=sergeant, version_number=1, now=now)
 
-    with pytest.raises(Exception):  # noqa: B017 - the sergeant does not manage an agency order
-        chasing.send_manual_reminder(order, by=sergeant, now=now)
     sent = chasing.send_manual_reminder(order, by=admin, now=now + MINUTE)
-    with pytest.raises(ValidationError, match="Try again in 5 min"):
+    with pytest.raises(ValidationError, match="You can send the next reminder at"):
         chasing.send_manual_reminder(order, by=admin, now=now + 11 * MINUTE)
     again = chasing.send_manual_reminder(order, by=admin, now=now + 16 * MINUTE)
 
-    assert sent == again == 3
+    assert sent == again == 2  # the admin issued it: acknowledged, not reminded
     reminded = set(
         Reminder.objects.filter(is_manual=True).values_list("recipient__user__email", flat=True)
     )
-    assert reminded == {officer.email, outsider.email, admin.email}
+    assert reminded == {officer.email, outsider.email}
     assert emailed("reminder").count(officer.email) == 2
+
+
+def test_anyone_who_follows_the_coverage_may_remind_their_own_people_of_an_agency_order(
+    admin, agency, sergeant, officer, outsider, precinct75
+):
+    """A sergeant reminds his precinct of an agency-wide order he did not issue; the 15-minute
+    limit is per bulletin and per scope: the sergeants of two precincts each remind their own,
+    and the admin the whole agency, but one scope is not reminded twice within 15 minutes."""
+    brooklyn_sergeant = UserFactory(unit=precinct75, role=User.Role.SUPERVISOR)
+    now = timezone.now().replace(microsecond=0)  # the audit trail keeps milliseconds
+    order = published_bulletin(admin, agency, now=now, priority=3)
+
+    by_sergeant = chasing.send_manual_reminder(order, by=sergeant, now=now + MINUTE)
+    by_brooklyn = chasing.send_manual_reminder(order, by=brooklyn_sergeant, now=now + 2 * MINUTE)
+    by_admin = chasing.send_manual_reminder(order, by=admin, now=now + 3 * MINUTE)
+    opens_at = timezone.localtime(now + 16 * MINUTE)
+    with pytest.raises(ValidationError, match=f"next reminder at {opens_at:%H:%M}"):
+        chasing.send_manual_reminder(order, by=sergeant, now=now + 10 * MINUTE)
+    with pytest.raises(PermissionDenied):
+        chasing.send_manual_reminder(order, by=officer, now=now + 20 * MINUTE)
+
+    assert (by_sergeant, by_brooklyn, by_admin) == (2, 2, 4)
+    reminded_by = {
+        sender: sorted(
+            Reminder.objects.filter(is_manual=True, sent_by=sender).values_list(
+                "recipient__user__email", flat=True
+            )
+        )
+        for sender in (sergeant, brooklyn_sergeant)
+    }
+    assert reminded_by[sergeant] == sorted([officer.email, sergeant.email])
+    assert reminded_by[brooklyn_sergeant] == sorted([outsider.email, brooklyn_sergeant.email])
+    assert chasing.next_manual_reminder_at(order, sergeant, now + 10 * MINUTE) == now + 16 * MINUTE
+    assert chasing.next_manual_reminder_at(order, sergeant, now + 16 * MINUTE) is None
+
+
+def test_only_orders_are_reminded_by_hand(admin, agency, sergeant):
+    advisory = published_bulletin(admin, agency, kind="advisory")
+
+    with pytest.raises(PermissionDenied):
+        chasing.send_manual_reminder(advisory, by=sergeant, now=timezone.now())
 
 
 def test_two_chases_at_once_write_each_step_once(admin, precinct17, officer):
@@ -199,3 +238,57 @@ def test_the_chase_reads_only_orders_in_force(
         written = chasing.chase(now)
 
     assert written == order.recipients.count() > 0
+
+
+def test_each_sweep_audits_what_it_sent_once_per_bulletin_and_step(
+    admin, agency, sergeant, squad17, squad_officer, officer
+):
+    """Issue 19, point 8: automatic reminders and escalations are in the audit trail, one
+    event per sweep run, bulletin and step, with the count and who (by id)."""
+    from portal.models import AuditEvent
+
+    now = timezone.now()
+    order = published_bulletin(admin, squad17, now=now, priority=1)
+    other = published_bulletin(admin, agency, now=now, priority=1, title="Second order")
+
+    chasing.chase(now + 15 * MINUTE)  # step 0 of both
+    chasing.chase(now + 15 * MINUTE + timedelta(seconds=1))  # nothing new: no event
+    chasing.chase(now + 30 * MINUTE)  # step 1 (escalation) of both
+
+    events = AuditEvent.objects.filter(action__in=["bulletin.reminder", "bulletin.escalation"])
+    by_key = {(e.object_id, e.action, e.detail["step"]): e for e in events}
+    assert len(by_key) == events.count() == 4
+    reminded = by_key[(str(order.pk), "bulletin.reminder", 0)]
+    assert reminded.actor is None and reminded.object_version == 1
+    assert reminded.detail["people"] == 1
+    assert reminded.detail["user_ids"] == [squad_officer.pk]
+    assert reminded.detail["more_people"] == 0
+    everyone = by_key[(str(other.pk), "bulletin.reminder", 0)]
+    outstanding = order.recipients.model.objects.filter(
+        bulletin=other, acknowledged_version__isnull=True
+    )
+    assert everyone.detail["people"] == outstanding.count() >= 3
+    assert everyone.detail["user_ids"] == sorted(outstanding.values_list("user_id", flat=True))
+    assert admin.pk not in everyone.detail["user_ids"]  # the issuer acknowledged it
+    escalated = by_key[(str(order.pk), "bulletin.escalation", 1)]
+    assert escalated.detail["unit_ids"] == [squad17.pk]
+    assert escalated.detail["user_ids"] == [squad_officer.pk]
+
+
+def test_a_large_batch_names_the_first_people_and_counts_the_rest(
+    settings, admin, precinct17, officer
+):
+    from portal.models import AuditEvent
+
+    UserFactory.create_batch(4, unit=precinct17)
+    chasing.AUDITED_PEOPLE, cap = 3, chasing.AUDITED_PEOPLE
+    try:
+        now = timezone.now()
+        published_bulletin(admin, precinct17, now=now, priority=1)
+        chasing.chase(now + 15 * MINUTE)
+    finally:
+        chasing.AUDITED_PEOPLE = cap
+
+    event = AuditEvent.objects.get(action="bulletin.reminder")
+    assert event.detail["people"] == 5
+    assert len(event.detail["user_ids"]) == 3 and event.detail["more_people"] == 2

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bulletins import coverage, evidence
-from bulletins.models import Recipient
+from bulletins.models import Recipient, Reminder
 from bulletins.services import authoring, chasing, reading, tracking
 from portal.models import AuditEvent
 from tests.factories import UserFactory, published_bulletin
@@ -28,7 +28,8 @@ def test_coverage_figures_on_a_known_data_set(pairing):
     assert figures["opened"] == 5
     assert figures["acknowledged"] == 4
     assert figures["outstanding"] == 2
-    assert (figures["within_15"], figures["within_30"], figures["within_60"]) == (1, 2, 3)
+    # The admin issued it: acknowledged at publication, within the first 15 minutes.
+    assert (figures["within_15"], figures["within_30"], figures["within_60"]) == (2, 3, 4)
     assert figures["percent"] == 67
 
 
@@ -45,10 +46,11 @@ def test_after_a_material_amendment_earlier_acknowledgements_are_counted_apart(
     figures = tracking.coverage_summary(pairing)
     split = tracking.Coverage(pairing, Recipient.objects.filter(bulletin=pairing)).versions()
 
-    assert figures["acknowledged"] == 1
-    assert figures["earlier_version_only"] == 3
-    assert figures["within_15"] == 1
-    assert [(row["version"], row["people"]) for row in split] == [(2, 1), (1, 3), (None, 2)]
+    # The admin made the change: acknowledged version 2 as it was published.
+    assert figures["acknowledged"] == 2
+    assert figures["earlier_version_only"] == 2
+    assert figures["within_15"] == 2
+    assert [(row["version"], row["people"]) for row in split] == [(2, 2), (1, 2), (None, 2)]
 
 
 def test_acknowledgements_on_a_bucket_boundary_count_as_within_it(
@@ -62,7 +64,8 @@ def test_acknowledgements_on_a_bucket_boundary_count_as_within_it(
 
     figures = tracking.coverage_summary(order)
 
-    assert (figures["within_15"], figures["within_30"]) == (1, 2)
+    # With the admin, who issued it (acknowledged at publication).
+    assert (figures["within_15"], figures["within_30"]) == (2, 3)
 
 
 def test_timeline_is_cumulative_from_when_the_version_took_effect(pairing):
@@ -73,11 +76,11 @@ def test_timeline_is_cumulative_from_when_the_version_took_effect(pairing):
     ).timeline()
 
     assert len(timeline) == tracking.TIMELINE_POINTS + 1
-    assert timeline[0] == (0, 0)
+    assert timeline[0] == (0, 1)  # the admin, who issued it: acknowledged at publication
     assert timeline[-1] == (120, 4)
     counts = dict(timeline)
-    assert (counts[10], counts[20], counts[50], counts[90]) == (1, 2, 3, 4)
-    assert counts[5] == 0 and counts[45] == 2
+    assert (counts[10], counts[20], counts[50], counts[90]) == (2, 3, 4, 4)
+    assert counts[5] == 1 and counts[45] == 3
 
 
 def test_people_on_leave_are_counted_among_the_outstanding(pairing, outsider, officer):
@@ -368,3 +371,130 @@ def test_paging_by_unit_reads_the_same_people_in_the_same_order(
         assert [r.pk for r in paged] == [r.pk for r in everyone], size
         assert paginator.count == len(everyone)
     assert len({r.unit_id for r in everyone}) >= 3
+
+
+def test_overview_shows_read_figures_for_bulletins_that_ask_only_to_be_read(
+    client, pairing, admin, agency, officer
+):
+    """Issue 19, point 4: an Advisory nobody has opened is not "0 % acknowledged" and does not
+    come first as least covered; it says how many have opened it."""
+    advisory = published_bulletin(admin, agency, priority=1, kind="advisory", title="Road closed")
+    reading.record_open(advisory, advisory.versions.get(), user=officer, now=timezone.now())
+    quiet = published_bulletin(admin, agency, priority=1, title="Nobody read this yet")
+    client.force_login(admin)
+
+    response = client.get(reverse("bulletins:overview"))
+
+    rows = response.context["rows"]
+    assert [row["bulletin"].pk for row in rows] == [quiet.pk, pairing.pk, advisory.pk]
+    read = rows[2]
+    assert (read["asks_acknowledgement"], read["outstanding"]) == (False, None)
+    assert (read["opened"], read["audience"], read["percent"]) == (1, 6, 17)
+    page = response.content.decode()
+    assert "Read: 1 of 6 have opened it" in page
+    assert page.count("% acknowledged") == 2  # the two Orders only
+
+
+def test_coverage_page_of_an_advisory_counts_who_read_it(client, admin, agency, officer):
+    advisory = published_bulletin(admin, agency, kind="information", title="New radio codes")
+    reading.record_open(advisory, advisory.versions.get(), user=officer, now=timezone.now())
+    UserFactory.create_batch(2, unit=officer.unit)  # told later: not yet opened
+    client.force_login(admin)
+
+    response = client.get(reverse("bulletins:coverage", args=[advisory.pk]))
+    listed = client.get(reverse("bulletins:outstanding", args=[advisory.pk]))
+
+    page = response.content.decode()
+    summary = response.context["summary"]
+    assert (summary["opened"], summary["outstanding"], summary["percent"]) == (1, 1, 50)
+    assert "Who has read it" in page and "Not yet opened" in page
+    assert "Acknowledged within 15 minutes" not in page
+    assert "Remind everyone outstanding" not in page
+    assert [r.user_id for r in listed.context["page"].object_list] == [admin.pk]
+    assert client.get(reverse("bulletins:remind", args=[advisory.pk])).status_code == 404
+
+
+def test_people_attached_to_the_agency_are_a_row_of_their_own(client, pairing, admin):
+    """Issue 19, point 7: the admin is attached to the agency itself; the rows add up."""
+    coverage_ = tracking.Coverage(pairing, Recipient.objects.filter(bulletin=pairing))
+    top, groups = tracking.group_breakdown(coverage_.units())
+    client.force_login(admin)
+
+    page = client.get(reverse("bulletins:coverage", args=[pairing.pk])).content.decode()
+
+    assert top["audience"] == 6
+    assert sum(group["row"]["audience"] for group in groups) == 6
+    attached = groups[-1]
+    assert attached.get("attached")
+    assert (attached["row"]["audience"], attached["row"]["acknowledged"]) == (1, 1)
+    assert "Attached to the agency" in page
+
+
+def test_a_sergeant_sees_no_row_for_the_agency_outside_his_scope(pairing, sergeant):
+    from bulletins import permissions
+
+    rows = permissions.recipients_in_scope(sergeant, Recipient.objects.filter(bulletin=pairing))
+    _, groups = tracking.group_breakdown(tracking.Coverage(pairing, rows).units())
+
+    assert not any(group.get("attached") for group in groups)
+
+
+def test_coverage_pages_put_the_time_span_on_its_own_line(client, pairing, admin):
+    """Issue 19, point 17: no "· In force ..." left over after the state label."""
+    client.force_login(admin)
+    for name in ("bulletins:coverage", "bulletins:outstanding"):
+        page = client.get(reverse(name, args=[pairing.pk])).content.decode()
+
+        assert "&middot; In force" not in page and "· In force" not in page
+        assert '<p class="bulletin-when">In force' in page
+
+
+def test_a_sergeant_reminds_his_own_people_of_an_agency_order(client, pairing, sergeant):
+    """Issue 19, point 5: the Remind button and the reminder for whoever follows the coverage;
+    only the outstanding in the sergeant's scope are reminded."""
+    client.force_login(sergeant)
+    url = reverse("bulletins:remind", args=[pairing.pk])
+
+    coverage_page = client.get(reverse("bulletins:coverage", args=[pairing.pk]))
+    confirm = client.get(url)
+    sent = client.post(url, follow=True)
+
+    assert f'href="{url}"' in coverage_page.content.decode()
+    assert confirm.status_code == HTTPStatus.OK
+    assert "Reminder sent to 1 people." in sent.content.decode()
+    assert set(
+        Reminder.objects.filter(is_manual=True).values_list("recipient__user__email", flat=True)
+    ) == {"squad@agency.test"}
+
+
+def test_a_sergeant_outside_the_audience_cannot_remind(client, precinct75, sergeant, admin):
+    order = published_bulletin(admin, precinct75, title="Brooklyn only")
+    client.force_login(sergeant)
+
+    response = client.post(reverse("bulletins:remind", args=[order.pk]))
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert not Reminder.objects.exists()
+
+
+def test_the_reminder_page_says_the_limit_before_sending_and_when_it_opens_again(
+    client, pairing, admin
+):
+    """Issue 19, point 17: the limit is said before Send; while it holds, the button is
+    disabled and the page says when the next reminder can go."""
+    client.force_login(admin)
+    url = reverse("bulletins:remind", args=[pairing.pk])
+    sent_at = timezone.now().replace(microsecond=0)
+
+    before = client.get(url).content.decode()
+    chasing.send_manual_reminder(pairing, by=admin, now=sent_at)
+    after = client.get(url).content.decode()
+
+    assert "once every 15 minutes" in before
+    assert "disabled" not in before
+    opens = timezone.localtime(sent_at + 15 * MINUTE)
+    assert (
+        f'You can send the next reminder at <time datetime="{opens.isoformat()}">'
+        f"{opens:%H:%M}</time>" in after
+    )
+    assert 'type="submit" class="button button-primary" disabled' in after

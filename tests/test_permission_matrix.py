@@ -40,6 +40,7 @@ MATRIX = [
     ("lift_post", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
     ("edit", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
     ("preview", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("remind", "precinct_order", FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
     # An agency-wide Order by the admin: the sergeant reads it, but may not manage it.
     ("view", "agency_order", OK, OK, OK, OK, OK),
     ("acknowledge", "agency_order", FOUND, FOUND, FOUND, FOUND, FOUND),
@@ -49,6 +50,9 @@ MATRIX = [
     ("lift", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
     ("lift_post", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, FOUND),
     ("preview", "agency_order", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
+    # ... but may remind his own people of it: whoever follows the coverage may chase.
+    ("remind", "agency_order", FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    ("remind_post", "agency_order", FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
     # Sworn members only: the auxiliaries are taken off the street.
     ("view", "sworn_order", OK, NOT_FOUND, OK, NOT_FOUND, OK),
     ("acknowledge", "sworn_order", FOUND, NOT_FOUND, FOUND, NOT_FOUND, NOT_FOUND),
@@ -120,7 +124,7 @@ def _bulletin_form(precinct17):
 def _amend_form(bulletin):
     return {
         "title": bulletin.title,
-        "instruction": bulletin.instruction,
+        "instruction": bulletin.instruction.rstrip("."),  # a correction must change something
         "body": bulletin.body,
         "priority": str(bulletin.priority),
         "until_further_notice": "on",
@@ -152,6 +156,8 @@ ACTIONS = {
         reverse("bulletins:amend", args=[b.pk]), _amend_form(b)
     ),
     "lift": lambda client, b, ctx: client.get(reverse("bulletins:lift", args=[b.pk])),
+    "remind": lambda client, b, ctx: client.get(reverse("bulletins:remind", args=[b.pk])),
+    "remind_post": lambda client, b, ctx: client.post(reverse("bulletins:remind", args=[b.pk])),
     "lift_post": lambda client, b, ctx: client.post(
         reverse("bulletins:lift", args=[b.pk]), {"reason": "Threat assessed as over."}
     ),

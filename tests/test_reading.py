@@ -92,7 +92,7 @@ def test_acknowledge_records_evidence(client, sergeant, officer):
     assert receipt.auth_method
     recipient = Recipient.objects.get(user=officer, bulletin=bulletin)
     assert recipient.acknowledged_version == 1
-    event = AuditEvent.objects.get(action="bulletin.acknowledge")
+    event = AuditEvent.objects.get(action="bulletin.acknowledge", actor=officer)
     assert (event.actor, event.object_version, event.ip) == (officer, 1, "10.1.2.3")
 
 
@@ -106,7 +106,7 @@ def test_acknowledging_twice_records_once(client, sergeant, officer):
     client.post(url, {"version": 1})
 
     assert Receipt.objects.get(user=officer).acknowledged_at == first
-    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == 1
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge", actor=officer).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +139,7 @@ def test_concurrent_acknowledgements_record_one(way, sergeant, officer):
 
     assert sorted(results) == [False] * 5 + [True]
     assert Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).count() == 1
-    assert AuditEvent.objects.filter(action="bulletin.acknowledge").count() == 1
+    assert AuditEvent.objects.filter(action="bulletin.acknowledge", actor=officer).count() == 1
     assert Recipient.objects.get(user=officer, bulletin=bulletin).acknowledged_version == 1
 
 
@@ -178,7 +178,7 @@ def test_non_material_amendment_keeps_the_acknowledgement(client, sergeant, offi
         now=timezone.now(),
         reason="Typo",
         is_material=False,
-        title="All officers paired - no solo posts",
+        title="All officers paired - no solo posts until further notise",
     )
 
     page = client.get(reverse("bulletins:detail", args=[bulletin.pk])).content.decode()
@@ -197,7 +197,7 @@ def test_stale_version_cannot_be_acknowledged_after_a_material_change(sergeant, 
     with pytest.raises(Exception, match="changed since you opened it"):
         reading.acknowledge(bulletin.pk, user=officer, version_number=1, now=timezone.now())
 
-    assert not Receipt.objects.filter(acknowledged_at__isnull=False).exists()
+    assert not Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).exists()
 
 
 def test_lifted_bulletin_reads_lifted_with_reason_and_cannot_be_acknowledged(
@@ -213,7 +213,7 @@ def test_lifted_bulletin_reads_lifted_with_reason_and_cannot_be_acknowledged(
     assert "Lifted" in page
     assert "Threat over" in page
     assert "Acknowledge</button>" not in page
-    assert not Receipt.objects.filter(acknowledged_at__isnull=False).exists()
+    assert not Receipt.objects.filter(user=officer, acknowledged_at__isnull=False).exists()
 
 
 def test_history_lists_ended_and_lifted_with_search(client, sergeant, officer):
@@ -399,7 +399,8 @@ def test_the_statement_acknowledging_at_once_is_prepared_on_a_kept_connection(
     assert connection.connection.prepare_threshold == 5
     assert (before, prepared()) == (0, 1)
     assert recorded == [True] * 7
-    assert Receipt.objects.filter(bulletin=bulletin, acknowledged_at__isnull=False).count() == 7
+    acknowledged = Receipt.objects.filter(bulletin=bulletin, acknowledged_at__isnull=False)
+    assert acknowledged.filter(user__in=people).count() == 7  # and the issuer's
     assert _evidence(people[-1]) == _evidence(people[0])  # prepared or not, the same record
 
 

@@ -12,15 +12,18 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import BigIntegerField, Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Length, Substr
+from django.utils import timezone
 
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, BulletinVersion, NotificationEvent, Recipient, Reminder
 from portal import audit, database
 from portal.models import AuditEvent, Unit
+from portal.scope import scope_root
 
 MANUAL_REMINDER_INTERVAL = timedelta(minutes=15)
+AUDITED_PEOPLE = 1000  # people named by id in the audit event of one sweep's batch
 
 
 def delay_for(priority):
@@ -126,33 +129,62 @@ def chase(now):
 
 
 def _queue_messages(now):
-    """One outbox event per bulletin and step written at `now`."""
-    batches = (
-        Reminder.objects.filter(created_at=now, is_manual=False)
-        .values_list("recipient__bulletin_id", "version", "step")
-        .distinct()
+    """One outbox event and one audit event per bulletin and step written at `now`: the audit
+    event says how many people were reminded (or whose supervisors were told) and who, by id
+    (the first AUDITED_PEOPLE; the reminder rows hold them all), and for an escalation which
+    units' supervisors heard of it."""
+    written = Reminder.objects.filter(created_at=now, is_manual=False)
+    batches = list(
+        written.values("recipient__bulletin_id", "version", "step")
+        .annotate(people=Count("pk"))
+        .values_list("recipient__bulletin_id", "version", "step", "people")
+        .order_by("recipient__bulletin_id", "step")
     )
-    bulletins = Bulletin.objects.in_bulk({bulletin_id for bulletin_id, _, _ in batches})
-    for bulletin_id, version, step in batches:
+    bulletins = Bulletin.objects.in_bulk({bulletin_id for bulletin_id, *_ in batches})
+    for bulletin_id, version, step, people in batches:
+        bulletin = bulletins[bulletin_id]
         event = NotificationEvent.Event.ESCALATION if step else NotificationEvent.Event.REMINDER
         notifications.queue_event(
-            bulletins[bulletin_id],
+            bulletin,
             event,
             now=now,
             key=f"v{version}:step{step}:{now.isoformat()}",
             detail={"version": version, "step": step, "at": now.isoformat()},
         )
+        batch = written.filter(recipient__bulletin_id=bulletin_id, version=version, step=step)
+        ids = batch.order_by("recipient__user_id").values_list("recipient__user_id", flat=True)
+        user_ids = list(ids[:AUDITED_PEOPLE])
+        detail = {"step": step, "people": people, "user_ids": user_ids,
+                  "more_people": people - len(user_ids)}  # fmt: skip
+        if step:
+            detail["unit_ids"] = sorted(
+                batch.order_by().values_list("unit_id", flat=True).distinct()
+            )
+        action = "bulletin.escalation" if step else "bulletin.reminder"
+        audit.record(action, obj=bulletin, version=version, now=now, **detail)
 
 
-def last_manual_reminder(bulletin):
-    """When someone last reminded people of `bulletin` by hand (read from the audit trail,
-    indexed by object, rather than from its reminder rows)."""
+def reminder_scope(user):
+    """Whose people a manual reminder by `user` reaches, as the audit trail records it: the root
+    of their scope ("all" for a superuser). The 15-minute limit is per bulletin and per scope, so
+    the sergeants of two precincts each remind their own, and a second supervisor of the same
+    precinct does not remind the same people again minutes later."""
+    if user.is_superuser:
+        return "all"
+    root = scope_root(user)
+    return root.pk if root is not None else None
+
+
+def last_manual_reminder(bulletin, user):
+    """When someone last reminded, by hand, the people of `user`'s scope of `bulletin` (read
+    from the audit trail, indexed by object, rather than from its reminder rows)."""
     return (
         AuditEvent.objects.filter(
             object_type=bulletin._meta.label_lower,
             object_id=str(bulletin.pk),
             action="bulletin.manual_reminder",
             detail__people__gt=0,
+            detail__scope=reminder_scope(user),
         )
         .order_by("-at")
         .values_list("at", flat=True)
@@ -160,27 +192,37 @@ def last_manual_reminder(bulletin):
     )
 
 
+def next_manual_reminder_at(bulletin, user, now):
+    """When `user` may next remind people of `bulletin` by hand: None if they may now."""
+    last = last_manual_reminder(bulletin, user)
+    if last is None or now - last >= MANUAL_REMINDER_INTERVAL:
+        return None
+    return last + MANUAL_REMINDER_INTERVAL
+
+
 @transaction.atomic
 def send_manual_reminder(bulletin, *, by, now):
-    """Remind everyone outstanding in `by`'s scope, at most once per 15 minutes per bulletin."""
-    if not permissions.can_manage(by, bulletin):
+    """Remind everyone outstanding in `by`'s scope: anyone who may follow the bulletin's
+    coverage may, at most once per 15 minutes per bulletin and scope (`reminder_scope`)."""
+    if not permissions.can_remind(by, bulletin):
         raise PermissionDenied
     Bulletin.objects.select_for_update().get(pk=bulletin.pk)
-    last = last_manual_reminder(bulletin)
-    if last and now - last < MANUAL_REMINDER_INTERVAL:
-        wait = MANUAL_REMINDER_INTERVAL - (now - last)
-        minutes = max(1, round(wait.total_seconds() / 60))
-        raise ValidationError(f"A reminder was sent recently. Try again in {minutes} min.")
+    next_at = next_manual_reminder_at(bulletin, by, now)
+    if next_at is not None:
+        local = timezone.localtime(next_at)
+        raise ValidationError(
+            f"A reminder was sent recently. You can send the next reminder at {local:%H:%M}."
+        )
     outstanding = permissions.recipients_in_scope(by, chased(now).filter(bulletin=bulletin))
     count = _insert_reminders(outstanding, step=0, unit=_escalation_unit(0), now=now, sent_by=by)
     audit.record("bulletin.manual_reminder", by=by, obj=bulletin, version=bulletin.version,
-                 now=now, people=count)  # fmt: skip
+                 now=now, people=count, scope=reminder_scope(by))  # fmt: skip
     if count:
         notifications.queue_event(
             bulletin,
             NotificationEvent.Event.REMINDER,
             now=now,
-            key=f"manual:{now.isoformat()}",
+            key=f"manual:{reminder_scope(by)}:{now.isoformat()}",
             detail={"version": bulletin.ack_version, "step": 0, "at": now.isoformat(),
                     "manual": True},
         )  # fmt: skip

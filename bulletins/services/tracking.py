@@ -30,6 +30,11 @@ MICROSECOND = timedelta(microseconds=1)
 
 
 def outstanding_q(bulletin):
+    """Who is outstanding: of an Order, whoever has not acknowledged its current material
+    version; of a bulletin that asks only to be read (Advisory, Information, Intelligence),
+    whoever has not opened it."""
+    if not bulletin.requires_acknowledgement:
+        return Q(first_opened_at__isnull=True)
     return Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=bulletin.ack_version)
 
 
@@ -95,7 +100,8 @@ def tally(recipients, limits):
 
 class Coverage:
     """Every figure of one bulletin's coverage, from one `tally` (plus a count of the
-    outstanding on leave when anyone is on leave). `now` adds the timeline."""
+    outstanding on leave when anyone is on leave). `now` adds the timeline. Of a bulletin that
+    asks only to be read, "outstanding" and "percent" count who has not / has opened it."""
 
     def __init__(self, bulletin, recipients, *, now=None):
         self.bulletin = bulletin
@@ -130,16 +136,19 @@ class Coverage:
         """The headline figures; `on_leave=False` leaves out the outstanding on leave (a
         query of its own, see `outstanding_on_leave`)."""
         audience, acknowledged = self.audience, self.acknowledged
+        done = acknowledged if self.bulletin.requires_acknowledgement else self.opened
         figures = {
+            "asks_acknowledgement": self.bulletin.requires_acknowledgement,
             "audience": audience,
             "opened": self.opened,
             "acknowledged": acknowledged,
             "earlier_version_only": self.earlier,
-            "outstanding": audience - acknowledged,
-            "percent": _percent(acknowledged, audience),
+            "outstanding": audience - done,
+            "percent": _percent(done, audience),
+            "read_percent": _percent(self.opened, audience),
             "on_leave": (
                 outstanding_on_leave(self.bulletin, self.recipients)
-                if on_leave and audience > acknowledged
+                if on_leave and audience > done
                 else 0
             ),
         }
@@ -160,12 +169,13 @@ class Coverage:
 
     def units(self):
         """Counts per unit, rolled up the tree (borough -> precinct -> squad):
-        [{unit, depth, ...}]."""
+        [{unit, depth, ..., "own": the counts of the people told in the unit itself}]."""
         return _roll_up(
             {
                 unit_id: {"audience": told, "opened": opened, "acknowledged": acknowledged}
                 for unit_id, (told, opened, acknowledged) in self.by_unit.items()
-            }
+            },
+            done="acknowledged" if self.bulletin.requires_acknowledgement else "opened",
         )
 
     def timeline(self):
@@ -200,7 +210,16 @@ def _percent(part, whole):
     return round(100 * part / whole) if whole else 0
 
 
-def _roll_up(direct):
+def _counted(counts, done):
+    """Counts with what is outstanding and the share done ("acknowledged" or "opened")."""
+    return {
+        **counts,
+        "outstanding": counts["audience"] - counts[done],
+        "percent": _percent(counts[done], counts["audience"]),
+    }
+
+
+def _roll_up(direct, *, done="acknowledged"):
     """{unit_id: counts} -> one row per unit and every unit above it, with the counts of its
     subtree, in tree order."""
     units = Unit.objects.filter(pk__in=direct).only("path")
@@ -215,13 +234,13 @@ def _roll_up(direct):
         for end in range(Unit.steplen, len(unit.path) + 1, Unit.steplen):
             for key in ("audience", "opened", "acknowledged"):
                 totals[unit.path[:end]][key] += counts[key]
+    none = {"audience": 0, "opened": 0, "acknowledged": 0}
     return [
         {
             "unit": unit,
             "depth": unit.depth,
-            **totals[path],
-            "outstanding": totals[path]["audience"] - totals[path]["acknowledged"],
-            "percent": _percent(totals[path]["acknowledged"], totals[path]["audience"]),
+            **_counted(totals[path], done),
+            "own": _counted(direct.get(unit.pk, none), done),
         }
         for path, unit in tree.items()
     ]
@@ -308,7 +327,9 @@ def count_reminders(bulletin, recipients):
 def group_breakdown(rows):
     """Nest a flat breakdown for display: the top row, then each next-level unit with the
     units below it (so boroughs expand to precincts and squads). `rows` of a group are what its
-    table lists: the units below it, or the unit itself when nothing is below."""
+    table lists: the units below it, or the unit itself when nothing is below. People told in
+    the top unit itself (attached to the agency, not to a unit under it) are a group of their
+    own, "attached": {"row", "rows": [], "attached": True}, so that the groups add up."""
     if not rows:
         return None, []
     top_depth = min(row["depth"] for row in rows)
@@ -321,4 +342,8 @@ def group_breakdown(rows):
             groups[-1]["below"].append(row)
     for group in groups:
         group["rows"] = group["below"] or [group["row"]]
+    for row in top:
+        if row.get("own", {}).get("audience"):
+            attached = {"unit": row["unit"], "depth": row["depth"], **row["own"]}
+            groups.append({"row": attached, "below": [], "rows": [], "attached": True})
     return (top[0] if len(top) == 1 else None), groups
