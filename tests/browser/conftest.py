@@ -45,13 +45,29 @@ POLL_SECONDS = 2
 def live_server(request):
     """pytest-django's live server, but static files go through WhiteNoise as in production
     (compressed, hashed names from the manifest) instead of Django's finder-based handler."""
-    if not (Path(django_settings.STATIC_ROOT) / "staticfiles.json").exists():
+    if static_files_changed():
         call_command("collectstatic", interactive=False, verbosity=0)
     server = LiveServer("localhost", start=False)
     server.thread.static_handler = lambda handler: handler
     server.start()
     yield server
     server.stop()
+
+
+def static_files_changed():
+    """Whether a file under static/ is newer than the last collectstatic (or there was none):
+    the live server serves the collected copies, so an edited stylesheet would go untested."""
+    manifest = Path(django_settings.STATIC_ROOT) / "staticfiles.json"
+    if not manifest.exists():
+        return True
+    collected = manifest.stat().st_mtime
+    sources = (Path(folder) for folder in django_settings.STATICFILES_DIRS)
+    return any(
+        path.stat().st_mtime > collected
+        for folder in sources
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
 
 
 @pytest.fixture(scope="module")

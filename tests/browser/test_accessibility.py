@@ -72,7 +72,8 @@ def test_the_sign_in_page_passes_axe_in_both_schemes_and_fits_a_phone(open_sessi
     assert_no_serious_axe_violations(page)
 
 
-def test_officer_pages_pass_axe_in_both_schemes_and_fit_a_phone(
+# Every page in the light scheme at 360 px (fits, 16 px text, axe): tests/browser/test_crawl.py.
+def test_officer_pages_follow_the_dark_scheme_and_have_big_tap_targets(
     story, officer, as_person, screenshot
 ):
     page = as_person(officer, PHONE).page
@@ -88,8 +89,6 @@ def test_officer_pages_pass_axe_in_both_schemes_and_fit_a_phone(
         page.emulate_media(color_scheme="light")
         page.goto(url)
         assert page.evaluate(BACKGROUND) == "rgb(255, 255, 255)"
-        assert_no_serious_axe_violations(page)
-        assert_fits_a_phone(page)
         assert_tap_targets(page, ".site-nav a, .site-nav button")
         if name == "bulletin":
             assert_tap_targets(page, ".button-ack")
@@ -100,7 +99,7 @@ def test_officer_pages_pass_axe_in_both_schemes_and_fit_a_phone(
         screenshot(page, f"{name}-dark")
 
 
-def test_supervisor_pages_pass_axe_on_a_phone_and_on_a_desk_where_the_dashboard_is_wide(
+def test_supervisor_pages_pass_axe_on_a_desk_where_the_dashboard_is_wide(
     story, admin, as_person, screenshot
 ):
     page = as_person(admin, PHONE).page
@@ -112,8 +111,6 @@ def test_supervisor_pages_pass_axe_on_a_phone_and_on_a_desk_where_the_dashboard_
 
     for name, (url, _) in pages.items():
         page.goto(url)
-        assert_no_serious_axe_violations(page)
-        assert_fits_a_phone(page)
         assert_tap_targets(page, ".site-nav a, .site-nav button")
         screenshot(page, f"{name}-phone")
     page.set_viewport_size(DESKTOP)

@@ -1,0 +1,323 @@
+"""Every page each role can reach, at 360 px: a crawl from the feed along every same-origin link.
+
+For each role: sign in on a phone, start at the feed, follow every link (navigation and in-page)
+breadth first, and on every page check what the house rules promise: it loads (200: a broken link
+fails with the page it was found on), it does not scroll sideways, no text is under 16 px, and axe
+finds nothing serious or critical (axe once per route, the layout on every page). Each route (URL
+name) is visited at most `PER_ROUTE` times so the crawl stays quick, and each role must reach a
+minimum set of routes, so the crawl cannot silently shrink.
+"""
+
+import time
+from collections import Counter, deque
+from datetime import timedelta
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.utils import timezone
+
+from bulletins import permissions
+from portal.models import User
+from tests.browser.conftest import PHONE, axe_violations
+from tests.browser.test_accessibility import LAYOUT_FACTS, MIN_TEXT_PX
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Distinct URLs visited per route (URL name): two, but every bulletin of the story (in force,
+# amended, with an attachment, lifted, ended) and the coverage of several.
+PER_ROUTE_DEFAULT = 2
+PER_ROUTE = {"bulletins:detail": 10, "bulletins:coverage": 4}
+MAX_PAGES = 120  # a runaway crawl fails instead of running for minutes
+
+# Not pages: sign-out, downloads (CSV, XML, Atom, attachments, recovery codes), the API and the
+# Django admin (superusers only, Django's own layout).
+SKIPPED_ROUTES = {
+    "account_logout",
+    "bulletins:attachment",
+    "bulletins:recipients_csv",
+    "bulletins:cap_alert",
+    "bulletins:cap_cancel",
+    "bulletins:cap_feed",
+    "bulletins:unit_cap_feed",
+    "audit:export",
+    "mfa_download_recovery_codes",
+}
+SKIPPED_PREFIXES = ("/api/", "/admin/", "/static/", "/media/")
+SKIPPED_SUFFIXES = (".csv", ".xml", ".atom", ".json", ".pdf", ".zip", ".txt")
+
+EVERYONE = {
+    "bulletins:feed",
+    "bulletins:history",
+    "bulletins:detail",
+    "bulletins:tokens",
+    "account_change_password",
+    "mfa_index",
+    "mfa_add_webauthn",
+    "email_preferences",
+}
+SUPERVISING = EVERYONE | {
+    "bulletins:preview",
+    "bulletins:edit",
+    "bulletins:create",
+    "bulletins:overview",
+    "bulletins:coverage",
+    "bulletins:outstanding",
+    "bulletins:evidence",
+    "bulletins:person",
+    "bulletins:amend",
+    "bulletins:lift",
+    "bulletins:remind",
+}
+# Route names the crawl must reach for each role; those in LATER only once the page exists.
+MUST_REACH = {
+    "officer": EVERYONE,
+    "auxiliary": EVERYONE,
+    "sergeant": SUPERVISING,
+    "admin": SUPERVISING | {"audit:events"},
+    "superuser": SUPERVISING | {"audit:events"},
+    "auditor": EVERYONE | {"audit:events"},
+}
+LATER = {
+    "admin": {"people", "people_units", "people_import"},
+    "superuser": {"people", "people_units", "people_import"},
+}
+
+LINKS = """() => Array.from(document.querySelectorAll('a[href]'))
+  .filter(a => !a.hasAttribute('download'))
+  .map(a => a.href)"""
+
+
+def route_of(path):
+    """The URL name of `path` ("bulletins:detail"), its route pattern if it has no name, or
+    None if nothing answers it (a broken link: it is still visited, and fails)."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    return match.view_name or match.route
+
+
+def existing(names):
+    """The names in `names` that have a URL (a page another change has not added yet does not)."""
+    found = set()
+    for name in names:
+        try:
+            reverse(name)
+        except NoReverseMatch:
+            continue
+        found.add(name)
+    return found
+
+
+class Crawl:
+    """Breadth first from the feed, as one person: `visited` [(route, path)] and `problems`.
+
+    A page that asks for the password again (adding a passkey, new recovery codes) gets it,
+    once, and the crawl goes on to the page behind it."""
+
+    def __init__(self, page, base, password):
+        self.page = page
+        self.host = urlsplit(base).netloc
+        self.password = password
+        self.visited = []
+        self.problems = []
+        self.checked_paths = set()
+        self.axe_routes = set()
+        self.axe_seconds = 0.0
+
+    def run(self, unlinked=()):
+        """From the feed, and from `unlinked` pages no link leads to (a form's POST does)."""
+        queue = deque([("/", "the sign-in")])
+        queue.extend((path, "nowhere (a form leads there)") for path in unlinked)
+        seen = {path for path, _ in queue}
+        per_route = Counter()
+        reauthenticated = False
+        while queue and len(self.visited) < MAX_PAGES:
+            url, found_on = queue.popleft()
+            route = route_of(urlsplit(url).path)
+            if per_route[route] >= PER_ROUTE.get(route, PER_ROUTE_DEFAULT):
+                continue
+            per_route[route] += 1
+            response = self.page.goto(url)
+            landed = urlsplit(self.page.url)
+            path = landed.path + (f"?{landed.query}" if landed.query else "")
+            landed_route = route_of(landed.path)
+            if path in self.checked_paths:
+                continue
+            if landed_route != route:
+                per_route[landed_route] += 1
+            self.visited.append((landed_route, path))
+            if not self.check(path, landed_route, response, found_on):
+                continue
+            if landed_route == "account_reauthenticate" and not reauthenticated:
+                reauthenticated = True
+                self.reauthenticate()
+                per_route[route] -= 1
+                queue.appendleft((url, found_on))
+                continue
+            for link in self.links():
+                if link not in seen:
+                    seen.add(link)
+                    queue.append((link, path))
+        if queue and len(self.visited) >= MAX_PAGES:
+            self.problems.append(f"more than {MAX_PAGES} pages: is the crawl in a loop?")
+        return self
+
+    def check(self, path, route, response, found_on, status=200):
+        """The house rules on one page, axe on the first page of each route. False if the
+        page did not load (its links are not followed)."""
+        self.checked_paths.add(path)
+        if (response.status if response else None) != status:
+            answer = response.status if response else None
+            self.problems.append(f"{path} (linked from {found_on}) answers {answer}")
+            return False
+        facts = self.page.evaluate(LAYOUT_FACTS, MIN_TEXT_PX)
+        if facts["sideways"] > 0:
+            self.problems.append(f"{path} scrolls sideways by {facts['sideways']} px at 360 px")
+        if facts["small"]:
+            self.problems.append(f"{path}: text under {MIN_TEXT_PX} px: {facts['small'][:5]}")
+        if route not in self.axe_routes:
+            self.axe_routes.add(route)
+            started = time.monotonic()
+            self.problems.extend(f"{path} axe: {found}" for found in axe_violations(self.page))
+            self.axe_seconds += time.monotonic() - started
+        return True
+
+    def not_found_page(self):
+        """What a mistyped address shows: the 404 page, under the same rules."""
+        path = "/no-such-page/"
+        response = self.page.goto(path)
+        self.visited.append(("(404 page)", path))
+        self.check(path, "(404 page)", response, "a mistyped address", status=404)
+        return self
+
+    def reauthenticate(self):
+        self.page.get_by_label("Password").fill(self.password)
+        self.page.locator("main form button[type=submit]").first.click()
+        self.page.wait_for_load_state()
+
+    def links(self):
+        """Same-origin page links on this page, as path?query, without the skipped ones."""
+        for href in self.page.evaluate(LINKS):
+            parts = urlsplit(urldefrag(href)[0])
+            local = parts.scheme in ("http", "https") and parts.netloc == self.host
+            if local and not skipped(parts.path):
+                yield parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def skipped(path):
+    if path.startswith(SKIPPED_PREFIXES) or path.endswith(SKIPPED_SUFFIXES):
+        return True
+    return route_of(path) in SKIPPED_ROUTES
+
+
+@pytest.fixture
+def superuser(db):
+    """As `createsuperuser` makes one: no unit of their own."""
+    return UserFactory(
+        email="root@agency.test",
+        name="Site Superuser",
+        unit=None,
+        role=User.Role.ADMIN,
+        is_staff=True,
+        is_superuser=True,
+    )
+
+
+@pytest.fixture
+def auditor(agency):
+    return UserFactory(
+        email="auditor@agency.test", name="Ines Auditor", unit=agency, role=User.Role.AUDITOR
+    )
+
+
+@pytest.fixture
+def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuser, auditor):
+    """The story, plus what makes every page have something on it: an amended order (by
+    version), an extended one, a reminder, an attachment, an API token for everyone, and the
+    audit trail all that leaves."""
+    from bulletins.api import tokens
+    from bulletins.services import attachments, authoring, chasing, reading
+    from tests.factories import draft_bulletin
+
+    now = timezone.now()
+    amended = authoring.publish_bulletin(
+        draft_bulletin(
+            sergeant,
+            precinct17,
+            now=now - timedelta(hours=5),
+            title="Radio checks every 30 minutes on foot posts",
+            instruction="Call the dispatcher every 30 minutes while on a foot post.",
+        ),
+        by=sergeant,
+        now=now - timedelta(hours=5),
+    )
+    reading.acknowledge(amended.pk, user=officer, version_number=1, now=now - timedelta(hours=4))
+    authoring.amend_bulletin(
+        amended,
+        by=sergeant,
+        now=now - timedelta(hours=2),
+        reason="Checks every 20 minutes after the second incident.",
+        is_material=True,
+        instruction="Call the dispatcher every 20 minutes while on a foot post.",
+    )
+    reading.acknowledge(amended.pk, user=officer, version_number=2, now=now - timedelta(hours=1))
+    authoring.amend_bulletin(
+        story["vehicles"],
+        by=sergeant,
+        now=now - timedelta(minutes=40),
+        reason="Extended: the threat stands.",
+        is_material=False,
+        expires_at=story["vehicles"].expires_at + timedelta(days=1),
+    )
+    chasing.send_manual_reminder(story["pairing"], by=admin, now=now - timedelta(minutes=30))
+
+    draft = draft_bulletin(
+        admin, precinct17, now=now - timedelta(hours=1), title="Wanted: photo of the suspect"
+    )
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    attachments.attach_files(
+        draft,
+        [SimpleUploadedFile("suspect.pdf", pdf, "application/pdf")],
+        ["application/pdf"],
+        by=admin,
+        now=now - timedelta(hours=1),
+    )
+    authoring.publish_bulletin(draft, by=admin, now=now - timedelta(hours=1))
+    for person in (officer, auxiliary, sergeant, admin, superuser, auditor):
+        tokens.issue_token(person, name="Precinct display board", now=now - timedelta(days=1))
+    draft = draft_bulletin(
+        sergeant,
+        precinct17,
+        now=now - timedelta(minutes=10),
+        title="Draft: body cameras on for every stop",
+        instruction="Switch the body camera on before every stop.",
+    )
+    return {**story, "amended": amended, "draft": draft}
+
+
+@pytest.mark.parametrize("role", list(MUST_REACH))
+def test_every_page_a_role_can_reach_loads_fits_a_phone_and_passes_axe(
+    role, crawl_story, request, as_person
+):
+    person = request.getfixturevalue(role)
+    session = as_person(person, PHONE)
+    started = time.monotonic()
+
+    drafts = [crawl_story["draft"]] if permissions.can_manage(person, crawl_story["draft"]) else []
+    unlinked = [reverse("bulletins:preview", args=[draft.pk]) for draft in drafts]
+
+    crawl = Crawl(session.page, session.base, PASSWORD).run(unlinked).not_found_page()
+    visited, problems = crawl.visited, crawl.problems
+
+    seconds = time.monotonic() - started
+    print(f"\n{role}: {len(visited)} pages in {seconds:.1f} s ({crawl.axe_seconds:.1f} s in axe)")
+    for route, path in visited:
+        print(f"  {route or 'no such page':32} {path}")
+    assert problems == [], f"{role}:\n" + "\n".join(problems)
+    reached = {route for route, _ in visited}
+    expected = MUST_REACH[role] | existing(LATER.get(role, ()))
+    assert expected - reached == set(), f"{role} never reached {sorted(expected - reached)}"
