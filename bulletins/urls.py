@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bulletins import dashboards, feeds, person_pages, views
+from bulletins import dashboards, drafts, feeds, person_pages, views
 from bulletins.api import profile
 
 app_name = "bulletins"
@@ -10,6 +10,7 @@ urlpatterns = [
     path("feed/items", views.feed_items, name="feed_items"),
     path("history/", views.history, name="history"),
     path("bulletins/new", views.bulletin_create, name="create"),
+    path("bulletins/drafts/", drafts.drafts, name="drafts"),
     path("bulletins/audience-count", views.audience_count, name="audience_count"),
     path("bulletins/<int:pk>/", views.bulletin_detail, name="detail"),
     path("bulletins/<int:pk>/edit", views.bulletin_edit, name="edit"),

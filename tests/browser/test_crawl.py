@@ -75,7 +75,7 @@ SUPERVISING = EVERYONE | {
 MUST_REACH = {
     "officer": EVERYONE,
     "auxiliary": EVERYONE,
-    "sergeant": SUPERVISING,
+    "sergeant": SUPERVISING | {"bulletins:drafts"},
     "admin": SUPERVISING | {"audit:events"},
     "superuser": SUPERVISING | {"audit:events"},
     "auditor": EVERYONE | {"audit:events"},
