@@ -3,8 +3,10 @@
 
 An import validates every row before it writes anything, then writes set-based: one query loads
 the units, a few load the people and badges it touches, and people are written with
-`bulk_create` / `bulk_update`. Only missing units are created one by one (through treebeard),
-and there are a few hundred of those at most.
+`bulk_create` / `bulk_update`. A unit path that names no existing unit is refused, with the
+nearest existing name as a suggestion, unless the import may create units (`create_units`); the
+units it will create are then listed for confirmation like a change of role, and created one by
+one (through treebeard), a few hundred at most (issue 19).
 
 A row names an existing person by the agency's stable key, the badge, never by email alone (an
 address is not proof of who someone is); changes to anyone's role, agency or email are made only
@@ -23,13 +25,14 @@ from portal import audit
 from portal.models import User
 from portal.people import send_set_password_links
 from portal.roster_rows import (
+    PATH_SEPARATOR,
     RosterError,
     RowError,
     duplicate_problems,
     read_csv,
     row_from_record,
 )
-from portal.units import ensure_units, load_units, unit_key
+from portal.units import ensure_units, load_units, missing_units, unit_key, unknown_unit_problems
 
 BATCH_SIZE = 2000
 UPDATE_BATCH_SIZE = 1000  # 10 parameters a person, well under SQLite's 32,766
@@ -45,6 +48,7 @@ class RosterSummary:
     unchanged: int = 0
     units_created: int = 0
     new_people: list = field(default_factory=list, repr=False)
+    new_units: list = field(default_factory=list, repr=False)  # their paths, as text
 
     def __str__(self):
         return (
@@ -187,15 +191,41 @@ class RosterChange:
         return f"line {self.line}: {self.person}: {self.field} {self.old or '(none)'} -> {self.new}"
 
 
-class ConfirmationNeeded(Exception):
-    """The import would change someone's role, agency or email; nothing was changed."""
+@dataclass(frozen=True)
+class NewUnit:
+    """A unit the import would create (only with `create_units`): made only once confirmed."""
 
-    def __init__(self, changes):
-        self.changes = changes
-        super().__init__(
-            f"{len(changes)} change(s) to role, agency or email need confirming; "
-            "nothing was changed"
-        )
+    line: int  # the first row that names it
+    path: tuple
+
+    @property
+    def name(self):
+        return PATH_SEPARATOR.join(self.path)
+
+    @property
+    def key(self):
+        return (None, "new unit", "", self.name)
+
+    def __str__(self):
+        return f"line {self.line}: new unit {self.name}"
+
+
+class ConfirmationNeeded(Exception):
+    """The import would change someone's role, agency or email, or create units; nothing was
+    changed."""
+
+    def __init__(self, changes, new_units=()):
+        self.changes = list(changes)
+        self.new_units = list(new_units)
+        parts = []
+        if self.changes:
+            parts.append(f"{len(self.changes)} change(s) to role, agency or email")
+        if self.new_units:
+            parts.append(f"{len(self.new_units)} new unit(s)")
+        super().__init__(f"{' and '.join(parts)} need confirming; nothing was changed")
+
+    def __iter__(self):
+        return iter([*self.changes, *self.new_units])
 
 
 def _changes(rows, matches, existing):
@@ -227,6 +257,28 @@ def _unconfirmed(changes, confirmed):
     return [change for change in changes if change.key not in keys]
 
 
+def _unit_problems(rows, units, scope):
+    """A row error for each row whose unit path names no existing unit (a row outside the
+    scope has its own error already)."""
+    agency = unit_key([scope.name]) if scope is not None else None
+    rows = [row for row in rows if agency is None or row.agency_key == agency]
+    problems = unknown_unit_problems([row.unit_path for row in rows], units)
+    return [
+        RowError(row.line, problems[row.unit_path]) for row in rows if row.unit_path in problems
+    ]
+
+
+def _new_units(rows, units):
+    first_lines = {}
+    for row in rows:
+        for depth in range(1, len(row.unit_path) + 1):
+            first_lines.setdefault(unit_key(row.unit_path[:depth]), row.line)
+    return [
+        NewUnit(first_lines[unit_key(path)], path)
+        for path in missing_units([row.unit_path for row in rows], units)
+    ]
+
+
 @dataclass
 class RosterPlan:
     """The valid rows of an import, what the database holds for them, the person each row names
@@ -236,11 +288,13 @@ class RosterPlan:
     existing: _Existing
     matches: dict
     changes: list
+    new_units: list = field(default_factory=list)
 
 
-def validate_records(records, *, scope=None):
+def validate_records(records, *, scope=None, create_units=False):
     """The plan of an import of `records`; RosterError lists every problem. `scope`, an agency,
-    limits the import to that agency."""
+    limits the import to that agency. A unit path naming no existing unit is a problem unless
+    `create_units`: the plan then lists the units to create."""
     rows, errors = [], []
     for record in records:
         row, problems = row_from_record(record)
@@ -251,9 +305,12 @@ def validate_records(records, *, scope=None):
     existing = _Existing.load(rows)
     matches, problems = _match_people(rows, existing, scope)
     errors += problems
+    if not create_units:
+        errors += _unit_problems(rows, existing.units, scope)
     if errors:
         raise RosterError(errors)
-    return RosterPlan(rows, existing, matches, _changes(rows, matches, existing))
+    changes = _changes(rows, matches, existing)
+    return RosterPlan(rows, existing, matches, changes, _new_units(rows, existing.units))
 
 
 # Writing
@@ -344,27 +401,31 @@ def import_records(
     send_invites=False,
     source="",
     confirmed=(),
+    create_units=False,
     progress: Callable[[int], object] | None = None,
 ):
     """Create or update the people of `records` (dicts keyed by COLUMNS, with `line`).
 
     All or nothing: RosterError lists every bad row and nothing is written. A row names an
-    existing person by badge within the agency. A change to someone's role, agency or email is
-    made only when `confirmed` (True, or the `key`s of the RosterChanges shown) covers it;
+    existing person by badge within the agency, and an existing unit, unless `create_units`.
+    A change to someone's role, agency or email, and a unit to create, is made only when
+    `confirmed` (True, or the `key`s of the RosterChanges and NewUnits shown) covers it;
     otherwise ConfirmationNeeded lists them and nothing is written. New people get an unusable
     password; with `send_invites` they are emailed a set-password link after commit.
     """
-    plan = validate_records(records, scope=scope)
+    plan = validate_records(records, scope=scope, create_units=create_units)
     unconfirmed = _unconfirmed(plan.changes, confirmed)
-    if unconfirmed:
-        raise ConfirmationNeeded(unconfirmed)
+    new_units = _unconfirmed(plan.new_units, confirmed)
+    if unconfirmed or new_units:
+        raise ConfirmationNeeded(unconfirmed, new_units)
     rows = plan.rows
     _, units_created = ensure_units([row.unit_path for row in rows], plan.existing.units)
     new, changed, unchanged = _plan_people(plan)
     progress = progress or (lambda count: None)
     progress(unchanged)
     _write_people(new, changed, progress)
-    summary = RosterSummary(len(new), len(changed), unchanged, units_created, new)
+    new_unit_names = [unit.name for unit in plan.new_units]
+    summary = RosterSummary(len(new), len(changed), unchanged, units_created, new, new_unit_names)
     audit.record(
         "roster.import",
         by=by,
@@ -375,6 +436,7 @@ def import_records(
         updated=summary.updated,
         unchanged=summary.unchanged,
         units_created=units_created,
+        new_units=new_unit_names,
         send_invites=send_invites,
         changes=[asdict(change) for change in plan.changes],
     )

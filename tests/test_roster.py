@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from portal import people, roster
+from portal import people, roster, roster_preview
 from portal.models import AuditEvent, Unit, User
 from portal.units import load_units, unit_key
 from tests.factories import UserFactory, make_unit
@@ -38,13 +38,15 @@ def errors_of(excinfo):
     return [(error.line, error.reason) for error in excinfo.value.errors]
 
 
-def test_import_creates_people_and_the_unit_tree():
+def test_import_with_create_units_confirmed_creates_people_and_the_unit_tree():
     summary = import_rows(
         f"Maria.Lopez@Agency.test,Maria Lopez,4127,Police Officer,sworn,{P17},officer",
         f"sam@agency.test,Sam Goldberg,A22,Auxiliary Police Officer,auxiliary,{P17},officer",
         f"dan@agency.test,Dan Kowalski,3310,Sergeant,sworn,{P17} / 17th Precinct Anti-Crime,"
         "supervisor",
         f"chief@agency.test,Pat Reyes,0412,Deputy Chief,civilian,{AGENCY},admin",
+        create_units=True,
+        confirmed=True,
     )
 
     assert (summary.created, summary.updated, summary.units_created) == (4, 0, 4)
@@ -69,7 +71,11 @@ def test_import_creates_people_and_the_unit_tree():
 
 
 def test_units_deeper_than_a_precinct_are_squads():
-    import_rows(f"a@agency.test,A,1,PO,sworn,{P17} / Anti-Crime / Team 1 / Car 4,officer")
+    import_rows(
+        f"a@agency.test,A,1,PO,sworn,{P17} / Anti-Crime / Team 1 / Car 4,officer",
+        create_units=True,
+        confirmed=True,
+    )
 
     assert unit_at(*P17.split(" / "), "Anti-Crime", "Team 1", "Car 4").kind == Unit.Kind.SQUAD
 
@@ -97,7 +103,7 @@ def test_reimport_updates_rank_and_moves_the_person(officer, precinct75, agency)
     assert officer.has_usable_password()
 
 
-def test_reimport_of_the_same_file_changes_nothing():
+def test_reimport_of_the_same_file_changes_nothing(precinct17, precinct75):
     rows = [
         f"a@agency.test,A,1,PO,sworn,{P17},officer",
         f"b@agency.test,B,2,PO,sworn,{P75},admin",
@@ -110,7 +116,7 @@ def test_reimport_of_the_same_file_changes_nothing():
     assert summary.units_created == 0
 
 
-def test_badges_may_swap_within_one_file():
+def test_badges_may_swap_within_one_file(precinct17):
     import_rows(
         f"a@agency.test,A,1,PO,sworn,{P17},officer", f"b@agency.test,B,2,PO,sworn,{P17},officer"
     )
@@ -128,6 +134,8 @@ def test_badges_may_swap_within_one_file():
 
 
 def test_the_same_badge_in_another_agency_is_fine(officer):
+    make_unit("1st Precinct", parent=make_unit("Nassau County PD"))
+
     import_rows(f"x@other.test,X,{officer.badge},PO,sworn,Nassau County PD / 1st Precinct,officer")
 
     assert User.objects.filter(badge=officer.badge).count() == 2
@@ -151,6 +159,7 @@ def test_a_bad_file_changes_nothing_and_reports_every_bad_row(officer, outsider)
         )
 
     assert errors_of(excinfo) == [
+        (2, "no unit 'New Squad' under '17th Precinct'"),
         (3, "email 'not-an-email' is not a valid address"),
         (4, "name is empty"),
         (5, "member class 'deputy' is not one of sworn, auxiliary, civilian"),
@@ -185,7 +194,7 @@ def test_a_bad_header_is_refused(header, reason):
     assert errors_of(excinfo) == [(1, reason)]
 
 
-def test_columns_may_come_in_any_order():
+def test_columns_may_come_in_any_order(precinct17):
     roster.import_roster(
         io.StringIO(
             f"role,unit_path,member_class,rank,badge,name,email\nofficer,{P17},sworn,PO,7,A,a@x.test\n"
@@ -195,7 +204,7 @@ def test_columns_may_come_in_any_order():
     assert User.objects.get(email="a@x.test").badge == "7"
 
 
-def test_an_agency_scoped_import_refuses_other_agencies(agency, outsider):
+def test_an_agency_scoped_import_refuses_other_agencies(agency, precinct17, outsider):
     other = make_unit("Nassau County PD")
     stranger = UserFactory(email="stranger@nassau.test", unit=other)
 
@@ -212,7 +221,7 @@ def test_an_agency_scoped_import_refuses_other_agencies(agency, outsider):
     ]
 
 
-def test_the_import_writes_one_audit_event(admin):
+def test_the_import_writes_one_audit_event(admin, precinct17):
     import_rows(f"a@agency.test,A,1,PO,sworn,{P17},officer", by=admin, source="june.csv")
 
     event = AuditEvent.objects.get(action="roster.import")
@@ -222,7 +231,7 @@ def test_the_import_writes_one_audit_event(admin):
 
 
 def test_invites_are_sent_after_commit_only_when_asked(
-    mailoutbox, django_capture_on_commit_callbacks
+    precinct17, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         import_rows(f"quiet@agency.test,Quiet,1,PO,sworn,{P17},officer")
@@ -262,12 +271,12 @@ def test_the_command_prints_the_summary(tmp_path, capsys):
     csv_file = tmp_path / "roster.csv"
     csv_file.write_text(f"\ufeff{HEADER}\na@agency.test,A,1,PO,sworn,{P17},officer\n")
 
-    call_command("import_roster", str(csv_file))
+    call_command("import_roster", str(csv_file), "--create-units", "--confirm")
 
     assert "1 people created, 0 updated, 0 unchanged; 3 units created" in capsys.readouterr().out
 
 
-def test_the_command_fails_with_every_error_and_changes_nothing(tmp_path, capsys):
+def test_the_command_fails_with_every_error_and_changes_nothing(tmp_path, capsys, precinct17):
     csv_file = tmp_path / "roster.csv"
     csv_file.write_text(
         f"{HEADER}\na@agency.test,A,1,PO,sworn,{P17},officer\nbad,B,2,PO,sworn,{P17},boss\n"
@@ -281,7 +290,6 @@ def test_the_command_fails_with_every_error_and_changes_nothing(tmp_path, capsys
         "line 3: role 'boss' is not one of officer, supervisor, admin, auditor",
     ]
     assert not User.objects.exists()
-    assert not Unit.objects.exists()
 
 
 def test_a_2000_row_import_is_set_based(django_assert_max_num_queries, precinct17):
@@ -289,10 +297,12 @@ def test_a_2000_row_import_is_set_based(django_assert_max_num_queries, precinct1
         f"member{n}@agency.test,Member {n},{50000 + n},PO,sworn,{P17} / Squad {n % 8},officer"
         for n in range(2000)
     ]
-    import_rows(*rows[:4])
+    import_rows(*rows[:4], create_units=True, confirmed=True)
 
     with django_assert_max_num_queries(40):
-        summary = import_rows(*[row.replace(",PO,", ",Detective,") for row in rows])
+        summary = import_rows(
+            *[row.replace(",PO,", ",Detective,") for row in rows], create_units=True, confirmed=True
+        )
 
     assert (summary.created, summary.updated, summary.units_created) == (1996, 4, 4)
     assert User.objects.filter(rank="Detective").count() == 2000
@@ -316,3 +326,195 @@ def test_a_unit_move_that_would_share_a_badge_is_refused(officer, precinct17):
 
     with pytest.raises(ValidationError, match="would share a badge"):
         people.resync_agencies(precinct17)
+
+
+# Issue 19, point 2: a typo in a unit path is refused, never a new unit
+
+
+def snapshot():
+    return (User.objects.count(), Unit.objects.count(), AuditEvent.objects.count())
+
+
+TYPO = f"{AGENCY} / Manhatan South / 17th Precinct"
+
+
+def test_a_typo_in_a_unit_path_is_refused_with_the_nearest_name_and_nothing_written(
+    officer, precinct75
+):
+    before = snapshot()
+
+    with pytest.raises(roster.RosterError) as excinfo:
+        import_rows(
+            f"a@agency.test,A,1,PO,sworn,{P75},officer",
+            f"b@agency.test,B,2,PO,sworn,{TYPO},officer",
+            f"{officer.email},Maria Lopez,{officer.badge},Detective,sworn,{TYPO},officer",
+        )
+
+    reason = (
+        "no unit 'Manhatan South' under 'Metro Police Department'; did you mean 'Manhattan South'?"
+    )
+    assert errors_of(excinfo) == [(3, reason), (4, reason)]
+    assert snapshot() == before
+    officer.refresh_from_db()
+    assert (officer.rank, officer.unit.name) != ("Detective", "")
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        (f"{AGENCY} / Staten Island", f"no unit 'Staten Island' under {AGENCY!r}"),
+        (
+            f"{AGENCY} / manhattan south / 17th precint",
+            "no unit '17th precint' under 'Manhattan South'; did you mean '17th Precinct'?",
+        ),
+        (
+            f"{P17} / 17th Pct Anti-Crime",
+            "no unit '17th Pct Anti-Crime' under '17th Precinct'; "
+            "did you mean '17th Precinct Anti-Crime'?",
+        ),
+        (
+            "Metro Polise Department / Manhattan South",
+            "no agency 'Metro Polise Department'; did you mean 'Metro Police Department'?",
+        ),
+        ("Nassau County PD", "no agency 'Nassau County PD'"),
+    ],
+)
+def test_an_unknown_unit_is_named_with_a_suggestion_only_when_one_is_close(
+    squad17, precinct75, path, reason
+):
+    with pytest.raises(roster.RosterError) as excinfo:
+        import_rows(f"a@agency.test,A,1,PO,sworn,{path},officer")
+
+    assert errors_of(excinfo) == [(2, reason)]
+
+
+def test_create_units_lists_the_units_to_create_and_writes_nothing_until_confirmed(precinct17):
+    before = snapshot()
+
+    with pytest.raises(roster.ConfirmationNeeded) as excinfo:
+        import_rows(
+            f"a@agency.test,A,1,PO,sworn,{P17},officer",
+            f"b@agency.test,B,2,PO,sworn,{TYPO} / Anti-Crime,officer",
+            f"c@agency.test,C,3,PO,sworn,{TYPO},officer",
+            create_units=True,
+        )
+
+    assert [str(unit) for unit in excinfo.value.new_units] == [
+        f"line 3: new unit {AGENCY} / Manhatan South",
+        f"line 3: new unit {TYPO}",
+        f"line 3: new unit {TYPO} / Anti-Crime",
+    ]
+    assert excinfo.value.changes == []
+    assert str(excinfo.value) == "3 new unit(s) need confirming; nothing was changed"
+    assert snapshot() == before
+
+
+def test_confirmed_new_units_are_created_and_audited(admin, precinct17):
+    rows = (f"b@agency.test,B,2,PO,sworn,{TYPO},officer",)
+    with pytest.raises(roster.ConfirmationNeeded) as excinfo:
+        import_rows(*rows, create_units=True)
+    keys = [unit.key for unit in excinfo.value.new_units]
+
+    summary = import_rows(*rows, create_units=True, confirmed=keys, by=admin)
+
+    assert summary.units_created == 2
+    assert summary.new_units == [f"{AGENCY} / Manhatan South", TYPO]
+    assert User.objects.get(email="b@agency.test").unit.path_names() == TYPO.split(" / ")
+    event = AuditEvent.objects.get(action="roster.import")
+    assert event.detail["new_units"] == summary.new_units
+    assert event.detail["units_created"] == 2
+
+
+def test_a_unit_left_out_of_the_confirmation_is_asked_again(precinct17):
+    rows = (f"b@agency.test,B,2,PO,sworn,{TYPO},officer",)
+    with pytest.raises(roster.ConfirmationNeeded) as excinfo:
+        import_rows(*rows, create_units=True)
+    first = excinfo.value.new_units[0]
+
+    with pytest.raises(roster.ConfirmationNeeded) as again:
+        import_rows(*rows, create_units=True, confirmed=[list(first.key)])
+
+    assert [unit.name for unit in again.value.new_units] == [TYPO]
+    assert not Unit.objects.filter(name="Manhatan South").exists()
+
+
+def test_create_units_never_reaches_outside_the_scope(agency, precinct17):
+    with pytest.raises(roster.RosterError) as excinfo:
+        import_rows(
+            "a@nassau.test,A,1,PO,sworn,Nassau County PD / 1st Precinct,officer",
+            scope=agency,
+            create_units=True,
+            confirmed=True,
+        )
+
+    assert errors_of(excinfo) == [(2, f"unit path must start with {AGENCY!r}")]
+    assert not Unit.objects.filter(name="Nassau County PD").exists()
+
+
+def test_the_preview_says_what_would_change_and_writes_nothing(
+    officer, auxiliary, outsider, precinct17
+):
+    UserFactory(email="gone@agency.test", unit=precinct17, is_active=False)
+    before = snapshot()
+
+    preview = roster_preview.preview_records(
+        roster.read_csv(
+            roster_csv(
+                f"new@agency.test,New Person,9001,PO,sworn,{TYPO},officer",
+                f"{officer.email},{officer.name},{officer.badge},Detective,sworn,{P75},supervisor",
+                f"{auxiliary.email},{auxiliary.name},{auxiliary.badge},{auxiliary.rank},"
+                f"{auxiliary.member_class},{P17.upper()},{auxiliary.role}",
+            )
+        ),
+        create_units=True,
+    )
+
+    assert [(row.line, row.name) for row in preview.new_people] == [(2, "New Person")]
+    assert [(update.line, update.differences) for update in preview.updated_people] == [
+        (
+            3,
+            [
+                ("rank", officer.rank, "Detective"),
+                ("role", "officer", "supervisor"),
+                ("unit", P17, P75),
+            ],
+        )
+    ]
+    assert preview.unchanged == 1
+    assert [(change.field, change.new) for change in preview.changes] == [("role", "supervisor")]
+    assert [unit.name for unit in preview.new_units] == [f"{AGENCY} / Manhatan South", TYPO]
+    assert preview.not_in_file == 1  # the outsider; not the deactivated person
+    assert preview.keys == [preview.changes[0].key, *(unit.key for unit in preview.new_units)]
+    assert snapshot() == before
+
+
+def test_the_command_refuses_a_typo_with_the_suggestion(tmp_path, capsys, precinct17):
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"{HEADER}\na@agency.test,A,1,PO,sworn,{TYPO},officer\n")
+
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("import_roster", str(csv_file))
+
+    assert capsys.readouterr().err.splitlines() == [
+        "line 2: no unit 'Manhatan South' under 'Metro Police Department'; "
+        "did you mean 'Manhattan South'?"
+    ]
+    assert not User.objects.exists()
+
+
+def test_the_command_lists_the_units_it_would_create_then_creates_them(
+    tmp_path, capsys, precinct17
+):
+    csv_file = tmp_path / "roster.csv"
+    csv_file.write_text(f"{HEADER}\na@agency.test,A,1,PO,sworn,{P17} / Night Squad,officer\n")
+
+    with pytest.raises(CommandError, match="run again with --confirm"):
+        call_command("import_roster", str(csv_file), "--create-units")
+    listed = capsys.readouterr().err.splitlines()
+    nothing_yet = Unit.objects.filter(name="Night Squad").exists()
+    call_command("import_roster", str(csv_file), "--create-units", "--confirm")
+
+    assert listed == [f"line 2: new unit {P17} / Night Squad"]
+    assert not nothing_yet
+    assert "1 people created, 0 updated, 0 unchanged; 1 units created" in capsys.readouterr().out
+    assert User.objects.get(email="a@agency.test").unit.name == "Night Squad"

@@ -5,10 +5,11 @@ from portal import roster, roster_rows
 
 class Command(BaseCommand):
     help = (
-        "Create or update people (and missing units) from a roster CSV with the columns "
+        "Create or update people from a roster CSV with the columns "
         f"{', '.join(roster_rows.COLUMNS)}. People are matched by badge within their agency. "
-        "All or nothing: any bad row and nothing changes; changes to anyone's role, agency or "
-        "email are listed and made only with --confirm."
+        "All or nothing: any bad row and nothing changes. A unit path that names no existing "
+        "unit is refused unless --create-units; the units to create, and changes to anyone's "
+        "role, agency or email, are listed and made only with --confirm."
     )
 
     def add_arguments(self, parser):
@@ -19,16 +20,26 @@ class Command(BaseCommand):
             help="email each new person a link to set their password",
         )
         parser.add_argument(
+            "--create-units",
+            action="store_true",
+            help="create the units that do not exist yet (listed first, made with --confirm)",
+        )
+        parser.add_argument(
             "--confirm",
             action="store_true",
-            help="make the listed changes to people's role, agency or email",
+            help="make the listed changes to people's role, agency or email, and create the "
+            "listed units",
         )
 
-    def handle(self, *args, csv_file, send_invites, confirm, **options):
+    def handle(self, *args, csv_file, send_invites, create_units, confirm, **options):
         try:
             with open(csv_file, encoding="utf-8-sig", newline="") as lines:
                 summary = roster.import_roster(
-                    lines, send_invites=send_invites, source=csv_file, confirmed=confirm
+                    lines,
+                    send_invites=send_invites,
+                    source=csv_file,
+                    confirmed=confirm,
+                    create_units=create_units,
                 )
         except OSError as error:
             raise CommandError(f"Cannot read {csv_file}: {error.strerror}") from None
@@ -36,8 +47,8 @@ class Command(BaseCommand):
             for problem in error.errors:
                 self.stderr.write(str(problem))
             raise CommandError(str(error)) from None
-        except roster.ConfirmationNeeded as error:
-            for change in error.changes:
-                self.stderr.write(str(change))
-            raise CommandError(f"{error}: run again with --confirm to make them") from None
+        except roster.ConfirmationNeeded as needed:
+            for item in needed:
+                self.stderr.write(str(item))
+            raise CommandError(f"{needed}: run again with --confirm to make them") from None
         self.stdout.write(self.style.SUCCESS(str(summary)))
