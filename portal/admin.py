@@ -1,8 +1,6 @@
 """Admin for people and units. People are never deleted, only deactivated; every change goes
 through `portal.people`, which keeps a person's agency in step with their unit."""
 
-import io
-import secrets
 from urllib.parse import urlencode
 
 from django import forms
@@ -11,12 +9,10 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -24,23 +20,35 @@ from django.views.decorators.debug import sensitive_post_parameters
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
-from portal import lockout, people, roster, roster_rows
+from portal import lockout, people
+from portal.forms import PersonFormMixin
 from portal.models import Unit, User
-from portal.scope import MANAGE_PEOPLE, is_in_scope, scope_root
+from portal.scope import is_in_scope
 from portal.scope import scope_units as units_in_scope
 from portal.sessions import require_recent_sign_in, signed_in_recently
 
 PERSON_FIELDS = ("email", "name", "badge", "rank", "member_class", "role", "unit")
-PENDING_IMPORT = "portal_pending_roster_import"  # the session key of a roster awaiting "Confirm"
-PENDING_IMPORT_SALT = "portal.admin.pending_roster_import"
 
 
 def may_manage_people(request):
-    return request.user.is_active and request.user.has_perm(MANAGE_PEOPLE)
+    """The Django admin is for superusers only: agency admins manage people in the portal's own
+    pages (portal.people_views), which keep to their scope."""
+    return request.user.is_active and request.user.is_superuser
+
+
+def superusers_only(request):
+    """`admin.site.has_permission`: a signed-in person who is not a superuser is refused (403)
+    rather than sent to the sign-in page, which would send them straight back."""
+    if request.user.is_authenticated and not request.user.is_superuser:
+        raise PermissionDenied
+    return request.user.is_active and request.user.is_superuser
+
+
+admin.site.has_permission = superusers_only
 
 
 class ScopedAdmin:
-    """People and units are managed by those with MANAGE_PEOPLE, within their scope, which
+    """People and units, for superusers (`may_manage_people`), within the scope that
     `in_scope(user, obj)` says for one object. Nothing is ever deleted."""
 
     def in_scope(self, user, obj):
@@ -62,25 +70,6 @@ class ScopedAdmin:
         return False
 
 
-class PersonFormMixin:
-    """Lower-case, case-insensitively unique email; a badge unique in the unit's agency."""
-
-    def clean_email(self):
-        email = self.cleaned_data["email"].lower()
-        others = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
-        if others.exists():
-            raise ValidationError("Another person already has this email address.")
-        return email
-
-    def clean(self):
-        cleaned = super().clean()
-        unit, badge = cleaned.get("unit"), cleaned.get("badge")
-        holder = people.badge_holder(badge, people.agency_of(unit), exclude=self.instance)
-        if holder is not None:
-            self.add_error("badge", f"Badge {badge} already belongs to {holder} in this agency.")
-        return cleaned
-
-
 class PersonAddForm(PersonFormMixin, forms.ModelForm):
     class Meta:
         model = User
@@ -92,23 +81,6 @@ class PersonChangeForm(PersonFormMixin, UserChangeForm):
         model = User
         fields = (*PERSON_FIELDS, "password", "is_active", "is_on_leave", "wants_email")
         field_classes = {}
-
-
-class RosterUploadForm(forms.Form):
-    roster = forms.FileField(
-        label="Roster CSV",
-        help_text=f"UTF-8, with the header row: {','.join(roster_rows.COLUMNS)}",
-    )
-    send_invites = forms.BooleanField(
-        required=False, label="Email each new person a link to set their password"
-    )
-
-    def lines(self):
-        try:
-            text = self.cleaned_data["roster"].read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise roster.RosterError([roster.RowError(1, "the file is not UTF-8 text")]) from None
-        return io.StringIO(text, newline="")
 
 
 @admin.register(User)
@@ -216,88 +188,8 @@ class PersonAdmin(ScopedAdmin, DjangoUserAdmin):
         self.message_user(request, f"{count} account(s) unlocked.", messages.SUCCESS)
 
     def import_roster_view(self, request):
-        agency = scope_root(request.user)
-        if not may_manage_people(request) or not (agency or request.user.is_superuser):
-            raise PermissionDenied
-        if request.method == "POST":
-            require_recent_sign_in(request)
-        if request.method == "POST" and "pending" in request.POST:
-            return self._confirm_import(request, agency)
-        form = RosterUploadForm(request.POST or None, request.FILES or None)
-        if request.method != "POST" or not form.is_valid():
-            return self._import_page(request, form)
-        options = {
-            "send_invites": form.cleaned_data["send_invites"],
-            "source": form.cleaned_data["roster"].name,
-        }
-        try:
-            records = roster.read_csv(form.lines())
-        except roster.RosterError as error:
-            return self._import_page(request, form, errors=error.errors)
-        return self._import(request, agency, records, options, confirmed=())
-
-    def _import(self, request, agency, records, options, *, confirmed):
-        try:
-            summary = roster.import_records(
-                records,
-                by=request.user,
-                request=request,
-                scope=agency,
-                confirmed=confirmed,
-                **options,
-            )
-        except roster.RosterError as error:
-            request.session.pop(PENDING_IMPORT, None)
-            return self._import_page(request, RosterUploadForm(), errors=error.errors)
-        except roster.ConfirmationNeeded as needed:
-            return self._preview(request, records, options, needed.changes)
-        request.session.pop(PENDING_IMPORT, None)
-        self.message_user(request, f"Roster imported: {summary}.", messages.SUCCESS)
-        return redirect("admin:portal_user_changelist")
-
-    def _preview(self, request, records, options, changes):
-        """Keep the parsed roster in the session, signed, with the changes shown: "Confirm"
-        imports that roster, provided it makes no change that was not shown."""
-        token = secrets.token_urlsafe(16)
-        payload = {"records": records, "options": options}
-        request.session[PENDING_IMPORT] = {
-            "token": token,
-            "payload": signing.dumps(payload, salt=PENDING_IMPORT_SALT, compress=True),
-            "changes": [change.key for change in changes],
-        }
-        return self._import_page(request, RosterUploadForm(), changes=changes, pending=token)
-
-    def _confirm_import(self, request, agency):
-        pending = request.session.get(PENDING_IMPORT) or {}
-        if not pending or not secrets.compare_digest(pending["token"], request.POST["pending"]):
-            self.message_user(
-                request,
-                "That preview is no longer current: nothing was changed. Upload the roster again.",
-                messages.ERROR,
-            )
-            return redirect("admin:portal_user_import")
-        payload = signing.loads(pending["payload"], salt=PENDING_IMPORT_SALT)
-        confirmed = [tuple(key) for key in pending["changes"]]
-        return self._import(
-            request, agency, payload["records"], payload["options"], confirmed=confirmed
-        )
-
-    def _import_page(self, request, form, *, errors=(), changes=(), pending=""):
-        return TemplateResponse(
-            request,
-            "admin/portal/user/import_roster.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "title": "Confirm the roster's changes" if changes else "Import roster",
-                "form": form,
-                "errors": errors,
-                "changes": changes,
-                "pending": pending,
-                "columns": roster_rows.COLUMNS,
-                "separator": roster_rows.PATH_SEPARATOR,
-            },
-        )
+        """The import moved to the portal's own page (issue 19)."""
+        return redirect("people_import")
 
 
 @admin.register(Unit)

@@ -1,18 +1,21 @@
-"""People one at a time: saved from the admin, moved, deactivated, invited to set a password.
+"""People one at a time: saved, moved, given a role, put on leave, deactivated, invited to set
+a password.
 
 A person's agency (the root of their unit's tree) follows their unit, also when a whole unit
 moves; a badge is unique within an agency, so a move that would share one is refused."""
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
 
-from portal import audit, stamps
-from portal.models import Unit, User
-from portal.scope import can_manage_person, people_in_scope
+from portal import audit, lockout, stamps
+from portal.models import AuditEvent, Lockout, Unit, User
+from portal.scope import ROLE_CAPABILITIES, can_manage_person, people_in_scope
 
 
 def manageable_people(user):
@@ -88,6 +91,72 @@ def deactivate_people(people, *, by, request=None):
     return len(ids)
 
 
+def with_lock_state(people, *, now):
+    """`people` annotated with `is_locked`: whether their sign-in is locked after failed
+    attempts right now, as `lockout.locked_logins` says it, inside the same query."""
+    locks = Lockout.objects.filter(login=OuterRef("email"), locked_at__isnull=False)
+    minutes = settings.LOCKOUT_AUTO_UNLOCK_MINUTES
+    if minutes:
+        locks = locks.filter(locked_at__gt=now - dt.timedelta(minutes=minutes))
+    return people.annotate(is_locked=Exists(locks))
+
+
+def grantable_roles(by):
+    """The roles `by` may give: none that brings a capability they do not hold themselves."""
+    held = by.get_all_permissions()  # the role's capabilities and any granted besides
+    return [role for role in User.Role if by.is_superuser or ROLE_CAPABILITIES[role] <= held]
+
+
+def _check_not_self(person, by, what):
+    if person.pk == by.pk:
+        raise ValidationError(f"You cannot {what} yourself: ask another admin.")
+
+
+@transaction.atomic
+def move_person(person, unit, *, by, request=None):
+    """Move `person` to `unit` (in `by`'s scope: the caller checks); audited as a change."""
+    if unit.pk == person.unit_id:
+        raise ValidationError(f"{person.name} is already in {unit}.")
+    before = person.agency_id
+    person.unit = unit
+    save_person(person, by=by, changed=["unit"], request=request)
+    stamps.agency_changed(*{before, person.agency_id} - {None})
+    return person
+
+
+@transaction.atomic
+def change_role(person, role, *, by, request=None):
+    """Give `person` another role: never one above `by`'s own, never to themselves."""
+    _check_not_self(person, by, "change the role of")
+    if role not in grantable_roles(by):
+        raise ValidationError("You cannot give a role that can do more than your own.")
+    if role == person.role:
+        raise ValidationError(f"{person.name} is already {User.Role(role).label.lower()}.")
+    person.role = role
+    return save_person(person, by=by, changed=["role"], request=request)
+
+
+@transaction.atomic
+def set_on_leave(person, on_leave, *, by, request=None):
+    """On leave: no reminders, obligations wait; back from leave: they count again."""
+    if person.is_on_leave == on_leave:
+        state = "on leave" if on_leave else "back from leave"
+        raise ValidationError(f"{person.name} is already {state}.")
+    person.is_on_leave = on_leave
+    save_person(person, by=by, changed=["is_on_leave"], request=request)
+    stamps.agency_changed(*{person.agency_id} - {None})
+    return person
+
+
+@transaction.atomic
+def deactivate_person(person, *, by, request=None):
+    """Deactivate one person (never oneself); their sessions end with it."""
+    _check_not_self(person, by, "deactivate")
+    if not person.is_active:
+        raise ValidationError(f"{person.name} is already deactivated.")
+    return deactivate_people(User.objects.filter(pk=person.pk), by=by, request=request)
+
+
 def record_password_set(person, *, by, request=None):
     """The audit event of an admin setting (or disabling) someone's password; no secret in it."""
     audit.record(
@@ -146,3 +215,40 @@ def send_set_password_links(users, request=None):
             form = ResetPasswordForm(data={"email": user.email})
             if form.is_valid():
                 form.save(request, token_generator=invitation_tokens)
+
+
+@transaction.atomic
+def send_password_link(person, *, by, request=None):
+    """Email one person a link to set their own password (after commit), audited. Nobody
+    else ever sees or types it; a deactivated person gets none."""
+    if not person.is_active:
+        raise ValidationError(f"{person.name} is deactivated: reactivate them first.")
+    audit.record("person.password_link", by=by, obj=person, request=request, email=person.email)
+    transaction.on_commit(lambda: send_set_password_links([person], request=request))
+    return person
+
+
+@transaction.atomic
+def reactivate_person(person, *, by, request=None):
+    """Let a deactivated person sign in again (with the password they had, or a new link)."""
+    if person.is_active:
+        raise ValidationError(f"{person.name} is already active.")
+    User.objects.filter(pk=person.pk).update(is_active=True)
+    person.is_active = True
+    audit.record("person.reactivate", by=by, obj=person, request=request)
+    stamps.agency_changed(*{person.agency_id} - {None})
+    return person
+
+
+def unlock_person(person, *, by, now, request=None):
+    """Unlock one person's sign-in after failed attempts (audited by `lockout`)."""
+    if not lockout.locked_logins([person.email], now=now):
+        raise ValidationError(f"{person.name}'s sign-in is not locked.")
+    return lockout.unlock_people([person], by=by, now=now, request=request)
+
+
+def recent_sign_ins(person, *, limit=10):
+    """The person's latest sign-ins and refused attempts, from the audit trail."""
+    signed_in = Q(action="auth.sign_in", actor=person)
+    refused = Q(action="auth.sign_in_failed", object_type="portal.user", object_id=str(person.pk))
+    return AuditEvent.objects.filter(signed_in | refused).order_by("-at", "-id")[:limit]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from portal import audit_views, email_addresses, views
+from portal import audit_views, email_addresses, people_views, roster_views, views
 
 admin.site.site_header = "Officer Safety Bulletins - administration"
 
@@ -31,6 +31,22 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("audit/", include(audit_patterns)),
+    path("people/", people_views.people_list, name="people"),
+    path("people/import/", roster_views.people_import, name="people_import"),
+    path("people/units/", roster_views.people_units, name="people_units"),
+    path("people/new", people_views.person_add, name="person_add"),
+    path("people/<int:pk>/edit", people_views.person_edit, name="person_edit"),
+    path(
+        "people/<int:pk>/password-link",
+        people_views.person_password_link,
+        name="person_password_link",
+    ),
+    path("people/<int:pk>/reactivate", people_views.person_reactivate, name="person_reactivate"),
+    path("people/<int:pk>/move", people_views.person_move, name="person_move"),
+    path("people/<int:pk>/role", people_views.person_role, name="person_role"),
+    path("people/<int:pk>/leave", people_views.person_leave, name="person_leave"),
+    path("people/<int:pk>/unlock", people_views.person_unlock, name="person_unlock"),
+    path("people/<int:pk>/deactivate", people_views.person_deactivate, name="person_deactivate"),
     path("api/", include("bulletins.api.urls")),
     path("", include("bulletins.urls")),
 ]

@@ -236,11 +236,15 @@ def test_authors_see_new_bulletin_once_the_page_exists(client, persona, request)
     assert ("New bulletin" in html) is (create_url is not None)
 
 
-def test_admin_sees_the_admin_link(client, admin):
+def test_only_a_superuser_sees_the_django_admin_link(client, admin):
+    superuser = User.objects.create_superuser("root@agency.test", "x" * 16, name="Root")
     client.force_login(admin)
+    agency_admin_html = client.get(reverse("bulletins:feed")).text
+    client.force_login(superuser)
 
     html = client.get(reverse("bulletins:feed")).text
 
+    assert 'href="{}"'.format(reverse("admin:index")) not in agency_admin_html
     assert 'href="{}"'.format(reverse("admin:index")) in html
 
 

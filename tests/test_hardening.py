@@ -29,7 +29,7 @@ def page_urls(sergeant, precinct17):
         "form": reverse("bulletins:create"),
         "history": reverse("bulletins:history"),
         "lift form": reverse("bulletins:lift", args=[bulletin.pk]),
-        "admin": reverse("admin:index"),
+        "people": reverse("people"),
         "audit": reverse("audit:events"),
         "404": "/no-such-page/",
     }

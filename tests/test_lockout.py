@@ -66,10 +66,7 @@ def test_with_auto_unlock_off_only_an_admin_unlocks(settings, officer, admin, cl
         still_locked = sign_in(client, officer.email, PASSWORD)
     admin_client.force_login(admin)
 
-    admin_client.post(
-        reverse("admin:portal_user_changelist"),
-        {"action": "unlock", "_selected_action": [officer.pk]},
-    )
+    admin_client.post(reverse("person_unlock", args=[officer.pk]))
     sign_in(client, officer.email, PASSWORD)
 
     assert "Ask an administrator to unlock it." in still_locked.text

@@ -104,14 +104,8 @@ def test_a_person_turns_non_urgent_email_off(client, officer):
 
 def test_an_admin_marks_a_person_on_leave(client, admin, officer):
     client.force_login(admin)
-    url = reverse("admin:portal_user_change", args=[officer.pk])
-    data = {
-        "email": officer.email, "name": officer.name, "badge": officer.badge,
-        "rank": officer.rank, "member_class": officer.member_class, "role": officer.role,
-        "unit": officer.unit_id, "is_active": "on", "wants_email": "on", "is_on_leave": "on",
-    }  # fmt: skip
 
-    response = client.post(url, data)
+    response = client.post(reverse("person_leave", args=[officer.pk]))
 
     assert response.status_code == HTTPStatus.FOUND, response.content.decode()[:2000]
     officer.refresh_from_db()

@@ -3,9 +3,9 @@
 1. Email addresses are managed by admins and the roster only; the import matches people by
    badge within the agency, refuses a row whose email belongs to another badge, and makes no
    change to anyone's role, agency or email without a confirmation.
-2. An agency admin reaches neither a superuser nor anyone outside their agency (change form,
-   password form, list actions, import); setting a password wants a fresh sign-in and is audited;
-   an import never adopts an account that has no unit.
+2. An agency admin reaches neither a superuser nor anyone outside their agency (the people pages'
+   actions, import) and is refused the Django admin, which is for superusers; setting a password
+   there wants a fresh sign-in and is audited; an import never adopts an account that has no unit.
 """
 
 import datetime as dt
@@ -224,6 +224,7 @@ def test_a_confirmation_covers_only_the_changes_it_names(officer, sergeant):
 
 
 def test_a_move_to_another_agency_is_a_change_to_confirm(officer):
+    make_unit("1st Precinct", parent=make_unit("Nassau County PD"))
     row = officer_row(officer, path="Nassau County PD / 1st Precinct")
 
     with pytest.raises(roster.ConfirmationNeeded) as excinfo:
@@ -258,7 +259,7 @@ def test_the_admin_previews_the_changes_and_confirms_without_uploading_again(
     client, admin, officer
 ):
     client.force_login(admin)
-    url = reverse("admin:portal_user_import")
+    url = reverse("people_import")
 
     preview = client.post(url, upload(officer_row(officer, role="supervisor")))
     officer.refresh_from_db()
@@ -272,7 +273,7 @@ def test_the_admin_previews_the_changes_and_confirms_without_uploading_again(
     assert 'id="roster-changes"' in preview.text
     assert role_at_preview == User.Role.OFFICER
     assert confirmed.status_code == HTTPStatus.FOUND
-    assert confirmed.url == reverse("admin:portal_user_changelist")
+    assert confirmed.url == reverse("people_import")
     officer.refresh_from_db()
     assert officer.role == User.Role.SUPERVISOR
     event = AuditEvent.objects.get(action="roster.import")
@@ -284,7 +285,7 @@ def test_the_admin_previews_the_changes_and_confirms_without_uploading_again(
 
 def test_a_preview_overtaken_by_another_change_is_shown_again(client, admin, officer):
     client.force_login(admin)
-    url = reverse("admin:portal_user_import")
+    url = reverse("people_import")
     preview = client.post(url, upload(officer_row(officer, role="admin")))
     User.objects.filter(pk=officer.pk).update(role=User.Role.SUPERVISOR)
 
@@ -298,7 +299,7 @@ def test_a_preview_overtaken_by_another_change_is_shown_again(client, admin, off
 
 def test_an_unknown_preview_changes_nothing(client, admin, officer):
     client.force_login(admin)
-    url = reverse("admin:portal_user_import")
+    url = reverse("people_import")
     client.post(url, upload(officer_row(officer, role="admin")))
 
     response = client.post(url, {"pending": "made-up"})
@@ -313,25 +314,31 @@ def test_an_unknown_preview_changes_nothing(client, admin, officer):
 
 
 @pytest.mark.parametrize("target", ["superuser", "stranger"])
-def test_the_change_form_of_a_superuser_or_stranger_is_not_found(client, admin, target, request):
+def test_the_change_pages_of_a_superuser_or_stranger_are_not_found(client, admin, target, request):
+    """The Django admin is for superusers only; the people pages find neither."""
     person = request.getfixturevalue(target)
     before = (person.email, person.role)
     client.force_login(admin)
     url = reverse("admin:portal_user_change", args=[person.pk])
+    role_url = reverse("person_role", args=[person.pk])
 
     shown = client.get(url)
     posted = client.post(url, change_data(person, role="supervisor", email="mine@agency.test"))
+    role_page = client.get(role_url)
+    role_posted = client.post(role_url, {"role": "supervisor"})
 
-    assert shown.status_code == HTTPStatus.FOUND
-    assert shown.url == reverse("admin:index")
-    assert posted.status_code == HTTPStatus.FOUND
+    assert (shown.status_code, posted.status_code) == (HTTPStatus.FORBIDDEN, HTTPStatus.FORBIDDEN)
+    assert (role_page.status_code, role_posted.status_code) == (
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.NOT_FOUND,
+    )
     person.refresh_from_db()
     assert (person.email, person.role) == before
     assert not AuditEvent.objects.filter(action="person.change").exists()
 
 
 @pytest.mark.parametrize("target", ["superuser", "stranger"])
-def test_the_password_form_of_a_superuser_or_stranger_is_not_found(client, admin, target, request):
+def test_the_password_form_of_a_superuser_or_stranger_is_refused(client, admin, target, request):
     person = request.getfixturevalue(target)
     client.force_login(admin)
     url = reverse("admin:auth_user_password_change", args=[person.pk])
@@ -339,27 +346,29 @@ def test_the_password_form_of_a_superuser_or_stranger_is_not_found(client, admin
     shown = client.get(url)
     posted = client.post(url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
 
-    assert (shown.status_code, posted.status_code) == (HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND)
+    assert (shown.status_code, posted.status_code) == (HTTPStatus.FORBIDDEN, HTTPStatus.FORBIDDEN)
     person.refresh_from_db()
     assert person.check_password(PASSWORD)
     assert not AuditEvent.objects.filter(action="person.set_password").exists()
 
 
 @pytest.mark.parametrize("target", ["superuser", "stranger"])
-def test_list_actions_do_not_reach_a_superuser_or_stranger(client, admin, target, request):
+def test_people_actions_do_not_reach_a_superuser_or_stranger(client, admin, target, request):
     person = request.getfixturevalue(target)
     now = timezone.now()
     Lockout.objects.create(
         login=person.email, failures=10, first_failed_at=now, last_failed_at=now, locked_at=now
     )
     client.force_login(admin)
-    url = reverse("admin:portal_user_changelist")
 
-    listed = client.get(url)
-    for action in ("deactivate", "unlock"):
-        client.post(url, {"action": action, "_selected_action": [person.pk]})
+    listed = client.get(reverse("people"), {"status": "all"})
+    posted = [
+        client.post(reverse(name, args=[person.pk])).status_code
+        for name in ("person_deactivate", "person_unlock")
+    ]
 
-    assert person not in listed.context["cl"].result_list
+    assert person not in listed.context["page"].object_list
+    assert posted == [HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND]
     person.refresh_from_db()
     assert person.is_active
     assert Lockout.objects.get(login=person.email).locked_at is not None
@@ -372,7 +381,7 @@ def test_an_agency_admins_import_does_not_touch_a_superuser(client, admin, super
     client.force_login(admin)
 
     response = client.post(
-        reverse("admin:portal_user_import"),
+        reverse("people_import"),
         upload(f"root@agency.test,Root,{superuser.badge},Chief,sworn,{P17},officer"),
     )
 
@@ -383,11 +392,11 @@ def test_an_agency_admins_import_does_not_touch_a_superuser(client, admin, super
     assert (superuser.role, superuser.unit.name) == (User.Role.ADMIN, "17th Precinct")
 
 
-def test_an_agency_admins_import_does_not_touch_a_stranger(client, admin, stranger):
+def test_an_agency_admins_import_does_not_touch_a_stranger(client, admin, stranger, precinct17):
     client.force_login(admin)
 
     response = client.post(
-        reverse("admin:portal_user_import"),
+        reverse("people_import"),
         upload(f"stranger@nassau.test,Stranger,{stranger.badge},PO,sworn,{P17},admin"),
     )
 
@@ -416,7 +425,7 @@ def test_an_import_never_adopts_an_account_without_a_unit(agency, scoped):
     assert (loose.unit, loose.role) == (None, User.Role.OFFICER)
 
 
-def test_an_agency_admin_cannot_add_a_person_without_a_unit(client, admin):
+def test_an_agency_admin_cannot_add_a_person_in_the_django_admin(client, admin):
     client.force_login(admin)
 
     response = client.post(
@@ -425,15 +434,14 @@ def test_an_agency_admin_cannot_add_a_person_without_a_unit(client, admin):
          "role": "officer", "unit": ""},
     )  # fmt: skip
 
-    assert response.status_code == HTTPStatus.OK
-    assert "unit" in response.context["adminform"].form.errors
+    assert response.status_code == HTTPStatus.FORBIDDEN
     assert not User.objects.filter(email="nobody@agency.test").exists()
 
 
-def test_setting_a_password_wants_a_fresh_sign_in(client, admin, officer):
+def test_setting_a_password_wants_a_fresh_sign_in(client, superuser, officer):
     url = reverse("admin:auth_user_password_change", args=[officer.pk])
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as traveller:
-        client.force_login(admin)
+        client.force_login(superuser)
         traveller.shift(dt.timedelta(minutes=6))
 
         shown = client.get(url)
@@ -447,8 +455,8 @@ def test_setting_a_password_wants_a_fresh_sign_in(client, admin, officer):
     assert not AuditEvent.objects.filter(action="person.set_password").exists()
 
 
-def test_setting_a_password_is_audited_without_the_secret(client, admin, officer):
-    client.force_login(admin)
+def test_setting_a_password_is_audited_without_the_secret(client, superuser, officer):
+    client.force_login(superuser)
     url = reverse("admin:auth_user_password_change", args=[officer.pk])
 
     shown = client.get(url)
@@ -461,7 +469,7 @@ def test_setting_a_password_is_audited_without_the_secret(client, admin, officer
     officer.refresh_from_db()
     assert officer.check_password(NEW_PASSWORD)
     event = AuditEvent.objects.get(action="person.set_password")
-    assert (event.actor, event.object_id) == (admin, str(officer.pk))
+    assert (event.actor, event.object_id) == (superuser, str(officer.pk))
     assert event.detail == {"usable": True}
     assert NEW_PASSWORD not in str(event.detail)
     assert officer.password not in str(event.detail)

@@ -62,15 +62,12 @@ def test_lifting_shows_the_form_but_wants_a_recent_sign_in_to_lift(client, serge
     assert bulletin.status == Bulletin.Status.IN_FORCE
 
 
-def test_changing_a_role_in_the_admin_wants_a_recent_sign_in(client, admin, officer):
+def test_changing_a_role_wants_a_recent_sign_in(client, admin, officer):
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as traveller:
         client.force_login(admin)
         traveller.shift(dt.timedelta(minutes=6))
 
-        response = client.post(
-            reverse("admin:portal_user_change", args=[officer.pk]),
-            {"email": officer.email, "name": officer.name, "role": "supervisor"},
-        )
+        response = client.post(reverse("person_role", args=[officer.pk]), {"role": "supervisor"})
 
     assert response.url.startswith(reverse("account_reauthenticate"))
     officer.refresh_from_db()
