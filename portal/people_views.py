@@ -33,6 +33,17 @@ from portal.sessions import require_recent_sign_in
 PAGE_SIZE = 50
 
 
+def managing_people(view):
+    """A page that changes people: never cached, GET (the form) or POST, MANAGE_PEOPLE or 403."""
+    for decorator in (
+        permission_required(MANAGE_PEOPLE, raise_exception=True),
+        require_http_methods(["GET", "POST"]),
+        never_cache,
+    ):
+        view = decorator(view)
+    return view
+
+
 @never_cache
 @require_GET
 @permission_required(MANAGE_PEOPLE, raise_exception=True)
@@ -70,9 +81,7 @@ def _confirmed(request, pk, *, form_class, act, page):
     return render(request, "people/person_action.html", {"person": person, "form": form, **texts})
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_move(request, pk):
     def act(person, data):
         people.move_person(person, data["unit"], by=request.user, request=request)
@@ -88,9 +97,7 @@ def person_move(request, pk):
     return _confirmed(request, pk, form_class=MovePersonForm, act=act, page=page)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_role(request, pk):
     def act(person, data):
         people.change_role(person, data["role"], by=request.user, request=request)
@@ -106,9 +113,7 @@ def person_role(request, pk):
     return _confirmed(request, pk, form_class=ChangeRoleForm, act=act, page=page)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_leave(request, pk):
     """One page for both ways: "Put on leave" or "Back from leave", whichever applies now."""
 
@@ -134,9 +139,7 @@ def person_leave(request, pk):
     return _confirmed(request, pk, form_class=PersonActionForm, act=act, page=page)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_unlock(request, pk):
     def act(person, data):
         people.unlock_person(person, by=request.user, now=timezone.now(), request=request)
@@ -153,9 +156,7 @@ def person_unlock(request, pk):
     return _confirmed(request, pk, form_class=PersonActionForm, act=act, page=page)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_deactivate(request, pk):
     def act(person, data):
         people.deactivate_person(person, by=request.user, request=request)
@@ -186,9 +187,7 @@ def _save_details(request, form, person, *, changed):
         return None
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_add(request):
     """A new person in one of my units, with a role no higher than mine; by default they are
     emailed a link to set their own password."""
@@ -221,9 +220,7 @@ def _add(request, form):
     return person
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_edit(request, pk):
     """Name, email, badge, rank, class and email wishes; the other changes are actions."""
     person = get_object_or_404(people.manageable_people(request.user).select_related("unit"), pk=pk)
@@ -241,9 +238,7 @@ def person_edit(request, pk):
     return render(request, "people/person_form.html", {"form": form, "person": person})
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_password_link(request, pk):
     def act(person, data):
         people.send_password_link(person, by=request.user, request=request)
@@ -260,9 +255,7 @@ def person_password_link(request, pk):
     return _confirmed(request, pk, form_class=PersonActionForm, act=act, page=page)
 
 
-@never_cache
-@require_http_methods(["GET", "POST"])
-@permission_required(MANAGE_PEOPLE, raise_exception=True)
+@managing_people
 def person_reactivate(request, pk):
     def act(person, data):
         people.reactivate_person(person, by=request.user, request=request)
