@@ -319,6 +319,7 @@ class LiftForm(forms.Form):
     def __init__(self, *args, now=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.now = now or timezone.now()
+        self.fields["lift_at"].label += f" ({zone_name()} time)"
 
     def clean(self):
         cleaned = super().clean()

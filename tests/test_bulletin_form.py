@@ -117,6 +117,20 @@ def test_the_api_still_turns_a_fixed_end_into_until_further_notice(client, serge
 # 12. The date fields are read, labelled and shortcut in the agency's time zone
 
 
+def test_the_lift_and_amend_pages_label_their_times_with_the_agency_time_zone(
+    client, sergeant, precinct17
+):
+    order = published_bulletin(sergeant, precinct17)
+    client.force_login(sergeant)
+
+    lift = client.get(reverse("bulletins:lift", args=[order.pk])).text
+    amend = client.get(reverse("bulletins:amend", args=[order.pk])).text
+
+    assert "Lift at (New York time)" in lift
+    assert "Ends at (New York time)" in amend
+    assert 'data-time-zone="America/New_York"' in amend
+
+
 def test_the_date_fields_are_labelled_with_the_agency_time_zone(client, sergeant):
     client.force_login(sergeant)
 
