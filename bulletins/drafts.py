@@ -12,8 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bulletins import permissions
-from bulletins.forms import zone_name
 from bulletins.models import AudienceUnit, Bulletin
+from portal.local_time import zone_name
 from portal.models import AuditEvent, User
 
 PAGE_SIZE = 25

@@ -8,6 +8,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bulletins import corrections
 from bulletins.models import Attachment, Bulletin
+from portal.local_time import zone_name
 from portal.models import Unit
 from portal.scope import scope_units
 from portal.validators import (
@@ -65,11 +66,6 @@ def check_upload(upload):
 
 
 BOTH_ENDS = "Give an end time or tick Until further notice, not both."
-
-
-def zone_name():
-    """The agency's time zone as people say it: "New York" for America/New_York."""
-    return timezone.get_current_timezone_name().rsplit("/", 1)[-1].replace("_", " ")
 
 
 class TimeSpanMixin:

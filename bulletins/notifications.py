@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 
 from bulletins import corrections
-from bulletins.forms import zone_name
 from bulletins.models import (
     Bulletin,
     BulletinVersion,
@@ -29,6 +28,7 @@ from bulletins.models import (
 )
 from portal import database
 from portal.celery import queue_after_commit
+from portal.local_time import zone_name
 from portal.models import Unit, User
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bulletins import permissions
 from bulletins.caching import feed as kept_feed
 from bulletins.diff import version_changes, version_history
-from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm, zone_name
+from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
 from bulletins.models import Bulletin, Receipt, audience_members
 from bulletins.services import attachments, authoring, clock, reading
 from portal.decorators import rate_limited, recent_sign_in_required
+from portal.local_time import zone_name
 
 FEED_POLL_SECONDS = 20
 FEED_ITEMS = "bulletins/_feed_items.html"

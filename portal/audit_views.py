@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from portal import audit
 from portal.decorators import recent_sign_in_required
 from portal.forms import AuditFilterForm
+from portal.local_time import zone_name
 from portal.scope import VIEW_AUDIT
 from portal.spreadsheets import neutralise
 
@@ -42,7 +43,7 @@ def audit_events(request):
     audit.record("audit.view", by=request.user, request=request, filters=form.used_filters())
     query = request.GET.copy()
     query.pop("page", None)
-    zone = timezone.get_current_timezone_name().rsplit("/", 1)[-1].replace("_", " ")
+    zone = zone_name()
     context = {"form": form, "page": page, "query": query.urlencode(), "zone": zone}
     return render(request, "portal/auditevent_list.html", context)
 
