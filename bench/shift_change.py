@@ -516,7 +516,7 @@ def phase_http(runs, members, tmp):
         "recipients_acknowledged": Recipient.objects.filter(bulletin=target, acknowledged_version=1)
         .exclude(user_id__in=issuers)
         .count(),
-        "audit_events": events.exclude(detail__as_author=True).count(),
+        "audit_events": events.exclude(detail__has_key="as_author").count(),
         "issuer": issuers.count(),
     }
     with connection.cursor() as cursor:

@@ -202,7 +202,11 @@ class AmendIn(Schema):
     """Leave a field out to keep it as it is."""
 
     reason: str = Field(min_length=1, max_length=1000)
-    is_material: bool = Field(description="True: everyone must acknowledge again.")
+    is_material: bool = Field(
+        description="True: everyone must acknowledge again. False (a correction): only the end "
+        "time, the review interval and the spelling of at most 3 words may change, none of them "
+        "a number or a negation; anything else is refused (422)."
+    )
     title: str | None = Field(None, min_length=1, max_length=200)
     instruction: str | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, max_length=20000)
@@ -217,6 +221,9 @@ class LiftIn(Schema):
 
 
 class CoverageOut(Schema):
+    """For an Order, outstanding and percent count acknowledgements; for a bulletin that asks
+    only to be read (Advisory, Information, Intelligence) they count who opened it."""
+
     audience: int
     opened: int
     acknowledged: int
