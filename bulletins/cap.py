@@ -11,7 +11,10 @@ Choices (see the issue "Interoperability"):
 - scope is always Restricted, with a restriction text: every bulletin is limited to its audience
   and we publish no list of personal addresses (which Private would need);
 - times in the agency's time zone with an explicit offset and whole seconds (the strict schema);
-- status Exercise when the bulletin says so (`is_exercise`, not a field yet), else Actual.
+- an alert that supersedes others references each superseded bulletin's last alert (their
+  Cancel follows from their being lifted);
+- status Exercise when the bulletin says so (`is_exercise`), else Actual; an exercise's
+  headline also starts "EXERCISE - " for people who read only the text.
 """
 
 import re
@@ -23,7 +26,7 @@ from django.utils import timezone
 from lxml import etree
 
 from bulletins.markup import plain_text
-from bulletins.models import Bulletin
+from bulletins.models import Bulletin, BulletinVersion
 from portal.models import User
 
 NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -96,7 +99,7 @@ def alert_document(bulletin, version, versions, audience):
         sent=version.created_at,
         msg_type="Update" if earlier else "Alert",
         note=_amendment_note(version) if earlier else "",
-        references=earlier,
+        references=superseded_versions(bulletin, version) + earlier,
     )
     _info(
         alert,
@@ -140,6 +143,15 @@ def cancel_document(bulletin, versions, audience):
     return _serialize(alert)
 
 
+def superseded_versions(bulletin, version):
+    """The alert of each bulletin `bulletin` supersedes: its last version sent by the time
+    `version` was (so the document never changes once made)."""
+    rows = BulletinVersion.objects.filter(
+        bulletin__superseded_by=bulletin.pk, created_at__lte=version.created_at
+    ).order_by("bulletin_id", "number")
+    return list({row.bulletin_id: row for row in rows}.values())
+
+
 def _amendment_note(version):
     again = " Acknowledge again." if version.is_material else ""
     return f"Amended (version {version.number}): {version.reason}.{again}"
@@ -160,12 +172,17 @@ def _sub(parent, name, text):
     return element
 
 
+def exercise_prefix(bulletin):
+    """What starts an exercise's headline or feed entry title."""
+    return "EXERCISE - " if bulletin.is_exercise else ""
+
+
 def _alert(bulletin, *, identifier, sent, msg_type, note, references):
     alert = etree.Element(f"{{{NAMESPACE}}}alert", nsmap={None: NAMESPACE})
     _sub(alert, "identifier", identifier)
     _sub(alert, "sender", sender())
     _sub(alert, "sent", cap_time(sent))
-    _sub(alert, "status", "Exercise" if getattr(bulletin, "is_exercise", False) else "Actual")
+    _sub(alert, "status", "Exercise" if bulletin.is_exercise else "Actual")
     _sub(alert, "msgType", msg_type)
     _sub(alert, "scope", "Restricted")
     _sub(alert, "restriction", RESTRICTED if bulletin.is_restricted else AUDIENCE_ONLY)
@@ -198,7 +215,7 @@ def _info(alert, bulletin, version, audience, *, response_type, effective, expir
     if expires is not None:
         _sub(info, "expires", cap_time(expires))
     _sub(info, "senderName", bulletin.agency.name)
-    _sub(info, "headline", version.title)
+    _sub(info, "headline", exercise_prefix(bulletin) + version.title)
     if text["description"]:
         _sub(info, "description", text["description"])
     _sub(info, "instruction", text["instruction"])

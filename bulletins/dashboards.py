@@ -44,7 +44,10 @@ def coverage_overview(request):
     Information, Intelligence) by how many opened them, after the Orders of their priority and
     out of the acknowledgement ordering."""
     now = timezone.now()
-    bulletins = list(permissions.trackable_bulletins(request.user).in_force(now))
+    # Exercises live apart: their results are on the Exercises page, never in these figures.
+    bulletins = list(
+        permissions.trackable_bulletins(request.user).in_force(now).filter(is_exercise=False)
+    )
     told = permissions.recipients_in_scope(
         request.user, Recipient.objects.filter(bulletin__in=bulletins)
     )
@@ -195,9 +198,8 @@ def recipients_csv(request, pk):
                  version=bulletin.version, request=request)  # fmt: skip
     rows = csv_lines(evidence.recipient_rows(bulletin, recipients))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="bulletin-{bulletin.pk}-recipients.csv"'
-    )
+    name = f"{'exercise' if bulletin.is_exercise else 'bulletin'}-{bulletin.pk}-recipients.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "private, no-store"
     return response
 

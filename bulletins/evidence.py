@@ -1,4 +1,9 @@
-"""Evidence an agency can hand to counsel: the recipients CSV and one person's record."""
+"""Evidence an agency can hand to counsel: the recipients CSV and one person's record.
+
+An exercise's exports are marked on every row (the CSV's state reads "EXERCISE - ...", the
+record carries "exercise": true): they are how a drill is reviewed, never a real order's
+compliance. The exports across bulletins (the coverage overview, a person's record) leave
+exercises out."""
 
 import json
 
@@ -14,6 +19,7 @@ CSV_HEADER = (
     "acknowledged version", "statement", "content sha256", "state",
 )  # fmt: skip
 SIGNING_SALT = "bulletins.evidence"
+EXERCISE_MARK = "EXERCISE - "
 
 
 def _local(moment):
@@ -41,9 +47,10 @@ def recipient_rows(bulletin, recipients):
     )  # fmt: skip
     yield CSV_HEADER
     ended = bulletin.state_at(timezone.now()) in (bulletin.Status.LIFTED, bulletin.Status.EXPIRED)
+    mark = EXERCISE_MARK if bulletin.is_exercise else ""
     for row in rows.iterator(chunk_size=2000):
         name, email, badge, unit, told, opened, acked, version, statement, digest = row
-        state = _state(bulletin, version, ended)
+        state = mark + _state(bulletin, version, ended)
         yield (name, email, badge, unit or "", _local(told), _local(opened), _local(acked),
                version or "", statement or "", digest or "", state)  # fmt: skip
 
@@ -71,6 +78,7 @@ def build_record(bulletin, recipient):
         "bulletin": {
             "id": bulletin.pk,
             "title": bulletin.title,
+            "exercise": bulletin.is_exercise,
             "kind": bulletin.get_kind_display(),
             "priority": bulletin.get_priority_display(),
             "state": bulletin.state_at(timezone.now()),

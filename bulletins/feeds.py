@@ -155,7 +155,7 @@ def _entry(feed, bulletin):
     page = cap.absolute(reverse("bulletins:detail", kwargs={"pk": bulletin.pk}))
     entry = _sub(feed, "entry")
     _sub(entry, "id", document)
-    _sub(entry, "title", bulletin.title)
+    _sub(entry, "title", cap.exercise_prefix(bulletin) + bulletin.title)
     _sub(entry, "updated", cap.cap_time(bulletin.version_sent_at))
     _sub(_sub(entry, "author"), "name", bulletin.agency.name)
     _sub(entry, "summary", bulletin.instruction)

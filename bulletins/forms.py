@@ -3,14 +3,16 @@ from datetime import timedelta
 import filetype
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from bulletins import corrections
-from bulletins.models import Attachment, Bulletin
+from bulletins.models import Attachment, Bulletin, TemplateVersion
+from bulletins.services.authoring import SUPERSEDE_CHOICES, supersedable
 from portal.local_time import zone_name
 from portal.models import Unit
-from portal.scope import scope_units
+from portal.scope import scope_root, scope_units
 from portal.validators import (
     refuse_control_characters,
     refuse_control_characters_but_line_breaks,
@@ -24,6 +26,15 @@ class UnitChoiceField(forms.ModelMultipleChoiceField):
 
     def label_from_instance(self, unit):
         return unit.name
+
+
+class SupersedeChoiceField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, bulletin):
+        since = timezone.localtime(bulletin.effective_at)
+        when = "in force since" if bulletin.status == Bulletin.Status.IN_FORCE else "takes effect"
+        return f"{bulletin.title} ({when} {since:%a %d %b %H:%M})"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -125,6 +136,19 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         required=False,
         label="Attachments (PDF, JPEG or PNG, up to 10 MB each, 5 at most)",
     )
+    supersedes = SupersedeChoiceField(
+        queryset=Bulletin.objects.none(),
+        required=False,
+        label="Supersedes (optional)",
+        help_text="Earlier bulletins this one replaces. They are lifted when this one takes "
+        'effect (at publication, or at its set time), with the reason "Superseded by" it.',
+    )
+    template_version = forms.ModelChoiceField(
+        queryset=TemplateVersion.objects.none(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "That template is not one of your agency's."},
+    )
 
     class Meta:
         model = Bulletin
@@ -138,6 +162,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
             "to_auxiliary",
             "to_civilian",
             "supervisors_only",
+            "is_exercise",
         ]
         labels = {
             "title": "Title",
@@ -149,14 +174,17 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
             "to_auxiliary": "Auxiliary members",
             "to_civilian": "Civilian members",
             "supervisors_only": "Only supervisors",
+            "is_exercise": "Exercise - training, not a real order",
         }
         help_texts = {
             "instruction": "One line: what the reader must do.",
             "body": "Details. Markdown: **bold**, lists with -, links.",
+            "is_exercise": "Marked EXERCISE everywhere and counted apart. "
+            "It can never become a real order: for that, write a new one.",
         }
         widgets = {"body": forms.Textarea(attrs={"rows": 8})}
 
-    def __init__(self, *args, user, now=None, **kwargs):
+    def __init__(self, *args, user, now=None, template_version=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
         self.now = now or timezone.now()
@@ -170,8 +198,53 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         for name in ("effective_at", "expires_at"):
             self.fields[name].label += f" ({zone_name()} time)"
         bulletin = self.instance
+        self._supersede_choices(bulletin)
+        self.fields["template_version"].queryset = self._template_versions(user, bulletin)
+        self.started_from = bulletin.template_version if bulletin.template_version_id else None
         if bulletin.pk:
             self._initial_from_bulletin(bulletin)
+        elif template_version is not None:
+            self._initial_from_template(template_version, scope)
+
+    @staticmethod
+    def _template_versions(user, bulletin):
+        """Versions of the agency's templates; an archived one only if the draft has it."""
+        versions = TemplateVersion.objects.select_related("template")
+        if not user.is_superuser:
+            root = scope_root(user)
+            if root is None:
+                return TemplateVersion.objects.none()
+            versions = versions.filter(template__agency__path=root.agency_path)
+        kept = bulletin.template_version_id
+        return versions.filter(
+            models.Q(template__is_archived=False) | models.Q(pk=kept if kept else None)
+        )
+
+    def _initial_from_template(self, version, scope):
+        """Start from a template's version: its text and settings, an end counted from now, and
+        the suggested units the author may write to."""
+        for name in (
+            "title", "instruction", "body", "kind", "priority",
+            "to_sworn", "to_auxiliary", "to_civilian", "supervisors_only",
+        ):  # fmt: skip
+            self.initial[name] = getattr(version, name)
+        self.initial["template_version"] = version.pk
+        self.started_from = version
+        allowed = set(scope.values_list("pk", flat=True))
+        self.initial["units"] = [u.pk for u in version.suggested_units.all() if u.pk in allowed]
+        self.initial["until_further_notice"] = version.duration is None
+        self.initial["expires_at"] = self.now + version.duration if version.duration else None
+        self.initial["review_hours"] = int(version.review_interval.total_seconds() // 3600)
+
+    def _supersede_choices(self, bulletin):
+        """The most recent live bulletins the author may lift (and those already chosen)."""
+        live = supersedable(self.user, self.now)  # live: never the draft itself
+        pks = list(live.values_list("pk", flat=True)[:SUPERSEDE_CHOICES])
+        if bulletin.pk:
+            chosen = live.filter(pk__in=bulletin.supersedes.values("pk"))
+            pks += list(chosen.values_list("pk", flat=True))
+            self.initial["supersedes"] = list(bulletin.supersedes.values_list("pk", flat=True))
+        self.fields["supersedes"].queryset = live.filter(pk__in=pks)
 
     def _initial_from_bulletin(self, bulletin):
         rows = list(bulletin.audience.all())
@@ -182,6 +255,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         self.initial["expires_at"] = bulletin.expires_at
         self.initial["until_further_notice"] = bulletin.pk and bulletin.expires_at is None
         self.initial["review_hours"] = int(bulletin.review_interval.total_seconds() // 3600)
+        self.initial["template_version"] = bulletin.template_version_id
 
     def clean(self):
         cleaned = super().clean()
@@ -225,6 +299,8 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         fields["expires_at"] = cleaned["expires_at"]
         fields["review_interval"] = timedelta(hours=cleaned["review_hours"])
         fields["until_further_notice"] = cleaned["until_further_notice"]
+        fields["template_version"] = cleaned.get("template_version")
+        fields["supersedes"] = list(cleaned.get("supersedes") or [])
         return fields
 
 

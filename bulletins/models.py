@@ -139,6 +139,27 @@ class Bulletin(models.Model):
         help_text="Who lifted it, or scheduled it to be lifted at expires_at.",
     )
     lift_reason = models.TextField(blank=True)
+    is_exercise = models.BooleanField(
+        "exercise",
+        default=False,
+        help_text="Training, not a real order: marked EXERCISE everywhere and counted apart. "
+        "Set when it is written; an exercise never becomes a real order.",
+    )
+    template_version = models.ForeignKey(
+        "TemplateVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The template version it was started from, if any.",
+    )
+    supersedes = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="superseded_by",
+        help_text="Earlier bulletins its publication lifts, in the same transaction.",
+    )
 
     objects = BulletinQuerySet.as_manager()
 
@@ -591,3 +612,55 @@ class ApiToken(models.Model):
         if owner_fingerprint is not None and owner_fingerprint != self.owner_fingerprint:
             return "stopped"
         return "active"
+
+
+class BulletinTemplate(models.Model):
+    """A bulletin an agency issues again and again (the pairing order, auxiliaries off patrol,
+    ...), kept by its admins. Its content lives in versions: a bulletin records the version it
+    was started from, and a later edit of the template never changes what that bulletin was."""
+
+    agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    is_archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "name"], name="template_name_per_agency")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TemplateVersion(models.Model):
+    template = models.ForeignKey(
+        BulletinTemplate, on_delete=models.PROTECT, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    instruction = models.CharField("instructions", max_length=300)
+    body = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Bulletin.Kind.choices)
+    priority = models.PositiveSmallIntegerField(choices=Bulletin.Priority.choices)
+    duration = models.DurationField(
+        null=True, blank=True, help_text="How long it runs; empty: until further notice."
+    )
+    review_interval = models.DurationField(default=DEFAULT_REVIEW_INTERVAL)
+    to_sworn = models.BooleanField("sworn members", default=True)
+    to_auxiliary = models.BooleanField("auxiliary members", default=True)
+    to_civilian = models.BooleanField("civilian members", default=True)
+    supervisors_only = models.BooleanField(default=False)
+    suggested_units = models.ManyToManyField(Unit, blank=True, related_name="+")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="template_version_once")
+        ]
+        ordering = ["template", "number"]
+
+    def __str__(self):
+        return f"{self.template} (version {self.number})"

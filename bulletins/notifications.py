@@ -245,6 +245,9 @@ def overseers(bulletin):
     ).exclude(pk=issuer.pk)
 
 
+EXERCISE_PREFIX = "EXERCISE - "
+
+
 def _message(notification):
     outbox = notification.event
     bulletin = outbox.bulletin
@@ -265,6 +268,8 @@ def _message(notification):
         context["headline"] = correction_headline(outbox.detail)
     base = f"emails/{outbox.event}"
     subject = render_to_string(f"{base}_subject.txt", context)
+    if bulletin.is_exercise:  # every subject, whatever the event
+        subject = f"{EXERCISE_PREFIX}{subject}"
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=render_to_string(f"{base}_message.txt", context),

@@ -24,7 +24,9 @@ def person_record(request, pk):
     now = timezone.now()
     person = get_object_or_404(people_in_scope(request.user).select_related("unit"), pk=pk)
     obligations = (
-        Recipient.objects.filter(user=person, bulletin__kind=Bulletin.Kind.ORDER)
+        Recipient.objects.filter(
+            user=person, bulletin__kind=Bulletin.Kind.ORDER, bulletin__is_exercise=False
+        )
         .select_related("bulletin", "unit")
         .prefetch_related("reminders__unit", "reminders__sent_by")
         .order_by("-added_at")

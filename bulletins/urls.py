@@ -1,6 +1,6 @@
 from django.urls import path
 
-from bulletins import dashboards, drafts, feeds, person_pages, views
+from bulletins import dashboards, drafts, exercises, feeds, person_pages, template_pages, views
 from bulletins.api import profile
 
 app_name = "bulletins"
@@ -12,6 +12,14 @@ urlpatterns = [
     path("bulletins/new", views.bulletin_create, name="create"),
     path("bulletins/drafts/", drafts.drafts, name="drafts"),
     path("bulletins/audience-count", views.audience_count, name="audience_count"),
+    path("bulletins/templates/", template_pages.template_list, name="templates"),
+    path("bulletins/templates/new", template_pages.template_create, name="template_create"),
+    path("bulletins/templates/<int:pk>/edit", template_pages.template_edit, name="template_edit"),
+    path(
+        "bulletins/templates/<int:pk>/archive",
+        template_pages.template_archive,
+        name="template_archive",
+    ),
     path("bulletins/<int:pk>/", views.bulletin_detail, name="detail"),
     path("bulletins/<int:pk>/edit", views.bulletin_edit, name="edit"),
     path("bulletins/<int:pk>/preview", views.bulletin_preview, name="preview"),
@@ -21,6 +29,7 @@ urlpatterns = [
     path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
     path("coverage/", dashboards.coverage_overview, name="overview"),
+    path("coverage/exercises/", exercises.exercises, name="exercises"),
     path("bulletins/<int:pk>/coverage", dashboards.bulletin_coverage, name="coverage"),
     path("bulletins/<int:pk>/outstanding", dashboards.bulletin_outstanding, name="outstanding"),
     path("bulletins/<int:pk>/remind", dashboards.bulletin_remind, name="remind"),

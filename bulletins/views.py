@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins import permissions
+from bulletins import permissions, template_pages
 from bulletins.caching import feed as kept_feed
 from bulletins.diff import version_changes, version_history
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
@@ -35,7 +35,7 @@ def _feed_bulletins(user, now):
         .only(
             "id", "kind", "priority", "status", "title", "instruction", "effective_at",
             "expires_at", "version", "ack_version", "last_reaffirmed_at", "lifted_by_id",
-            "last_reaffirmed_by__name",
+            "last_reaffirmed_by__name", "is_exercise",
         )
     )  # fmt: skip
 
@@ -126,6 +126,16 @@ def _managed_or_404(user, pk):
     return get_object_or_404(permissions.manageable_bulletins(user), pk=pk)
 
 
+def _supersede_links(user, bulletin):
+    """What `bulletin` supersedes and what published bulletins supersede it, as far as `user`
+    may open them (one query each): a page never links to what its reader cannot see."""
+    visible = permissions.visible_bulletins(user).only("pk", "title", "status").order_by("pk")
+    return {
+        "supersedes": list(visible.filter(superseded_by=bulletin.pk)),
+        "superseded_by": list(visible.published().filter(supersedes=bulletin.pk)),
+    }
+
+
 @never_cache
 @require_GET
 def bulletin_detail(request, pk):
@@ -171,6 +181,7 @@ def bulletin_detail(request, pk):
         and permissions.trackable_bulletins(user).filter(pk=bulletin.pk).exists(),
         "attachments": list(bulletin.attachments.all()),
         "audience": list(bulletin.audience.select_related("unit")),
+        **_supersede_links(user, bulletin),
     }
     return render(request, "bulletins/bulletin_detail.html", context)
 
@@ -233,6 +244,8 @@ def _form_data(request):
 
 def _render_form(request, form, bulletin=None, status=HTTPStatus.OK):
     context = {"form": form, "bulletin": bulletin}
+    if bulletin is None:  # New bulletin: Start from a template
+        context["templates"] = list(template_pages.offered_templates(request.user))
     return render(request, "bulletins/bulletin_form.html", context, status=status)
 
 
@@ -240,7 +253,9 @@ def _render_form(request, form, bulletin=None, status=HTTPStatus.OK):
 @require_http_methods(["GET", "POST"])
 def bulletin_create(request):
     now = timezone.now()
-    form = BulletinForm(*_form_data(request), user=request.user, now=now)
+    chosen = request.GET.get("template") if request.method == "GET" else None
+    version = template_pages.chosen_version(request.user, chosen) if chosen else None
+    form = BulletinForm(*_form_data(request), user=request.user, now=now, template_version=version)
     if request.method == "POST":
         if not form.is_valid():
             return _render_form(request, form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
@@ -286,6 +301,7 @@ def bulletin_preview(request, pk):
         "audience": list(bulletin.audience.select_related("unit")),
         "attachments": list(bulletin.attachments.all()),
         "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
+        **_supersede_links(request.user, bulletin),
     }
     return render(request, "bulletins/bulletin_preview.html", context)
 

@@ -64,7 +64,8 @@ def test_embedded_default_migrates_and_serves_the_sign_in_page(tmp_path):
         server.wait(timeout=10)
 
     assert (tmp_path / "portal.sqlite3").exists()
-    assert "ended: 2" in seeded.stdout.decode()
+    # Four days on: the 36-hour pairing order, the 72-hour protest advisory and the drill ended.
+    assert "ended: 3" in seeded.stdout.decode()
     assert "reminders: 0" not in seeded.stdout.decode()
     assert status == HTTPStatus.OK
     assert 'name="password"' in page

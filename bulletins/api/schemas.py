@@ -8,7 +8,7 @@ from django.utils import timezone
 from ninja import Field, Schema
 from pydantic import AfterValidator
 
-from bulletins import cap
+from bulletins import cap, permissions
 from bulletins.models import Bulletin
 
 MAX_ID = 2**31 - 1
@@ -38,6 +38,7 @@ class BulletinSummary(Schema):
     state: Bulletin.Status
     title: str
     instruction: str
+    is_exercise: bool = Field(description="Training, not a real order: show it as EXERCISE.")
     effective_at: datetime | None
     expires_at: datetime | None = Field(description="Null: until further notice.")
     version: int
@@ -124,6 +125,8 @@ class BulletinDetail(BulletinSummary):
     lifted_by: str | None
     lift_reason: str
     versions: list[VersionOut]
+    supersedes: list[int] = Field(description="Bulletins it lifts when it takes effect.")
+    superseded_by: list[int] = Field(description="Published bulletins that supersede it.")
 
     @staticmethod
     def resolve_audience(bulletin):
@@ -147,6 +150,21 @@ class BulletinDetail(BulletinSummary):
     @staticmethod
     def resolve_versions(bulletin):
         return list(bulletin.versions.all())
+
+    @staticmethod
+    def resolve_supersedes(bulletin, context):
+        # Only those the caller may see: an id names something.
+        visible = permissions.visible_bulletins(context["request"].user)
+        return list(
+            visible.filter(superseded_by=bulletin.pk).order_by("pk").values_list("pk", flat=True)
+        )
+
+    @staticmethod
+    def resolve_superseded_by(bulletin, context):
+        visible = permissions.visible_bulletins(context["request"].user).published()
+        return list(
+            visible.filter(supersedes=bulletin.pk).order_by("pk").values_list("pk", flat=True)
+        )
 
 
 class AcknowledgeIn(Schema):
@@ -192,10 +210,17 @@ class DraftIn(Schema):
     to_auxiliary: bool = True
     to_civilian: bool = True
     supervisors_only: bool = False
+    is_exercise: bool = Field(False, description="Exercise - training, not a real order.")
     effective_at: Moment | None = Field(None, description="Null: when it is published.")
     expires_at: Moment | None = Field(None, description="Required unless until further notice.")
     until_further_notice: bool = False
     review_hours: int = Field(72, ge=1, le=24 * 30)
+    supersedes: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        [],
+        max_length=50,
+        description="Bulletins in force or scheduled, yours to lift, that it replaces: lifted "
+        "when it takes effect.",
+    )
 
 
 class AmendIn(Schema):

@@ -35,10 +35,51 @@ def _check_time_span(effective_at, expires_at, now, *, scheduling, until_further
         raise ValidationError({"expires_at": "The end must be after the bulletin takes effect."})
 
 
+SUPERSEDE_CHOICES = 50  # the most recent bulletins offered to supersede
+
+
+def supersedable(user, now):
+    """Bulletins `user` may choose to supersede: scheduled or in force (by the clock), and
+    theirs to manage; most recent first."""
+    return (
+        permissions.manageable_bulletins(user)
+        .filter(status__in=Bulletin.LIVE_STATUSES)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("effective_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def _set_supersedes(bulletin, chosen, *, by, now):
+    chosen = list(chosen)
+    allowed = set(
+        supersedable(by, now)
+        .filter(pk__in=[old.pk for old in chosen], agency_id=bulletin.agency_id)
+        .values_list("pk", flat=True)
+    )
+    refused = [old.title for old in chosen if old.pk not in allowed]
+    crossed = [old.title for old in chosen if old.is_exercise != bulletin.is_exercise]
+    if crossed:
+        what = "a real order" if bulletin.is_exercise else "an exercise"
+        raise ValidationError(
+            {"supersedes": f"An exercise and a real order never replace each other: "
+             f"{', '.join(crossed)} is {'real' if bulletin.is_exercise else 'an exercise'}; "
+             f"this bulletin cannot supersede {what}."}
+        )  # fmt: skip
+    if refused:
+        raise ValidationError(
+            {"supersedes": f"You cannot supersede: {', '.join(refused)}. It is no longer in force"
+             " or not yours to lift."}
+        )  # fmt: skip
+    bulletin.supersedes.set(chosen)
+
+
 @transaction.atomic
-def save_draft(*, by, targets, now, bulletin=None, until_further_notice=False, **fields):
+def save_draft(
+    *, by, targets, now, bulletin=None, until_further_notice=False, supersedes=None, **fields
+):
     """Create or update a draft. `targets` is [(unit, include_subtree), ...]; an end time and
-    `until_further_notice` together are refused (no end time is ever dropped silently)."""
+    `until_further_notice` together are refused (no end time is ever dropped silently).
+    `supersedes`: the bulletins its taking effect lifts (None: leave them as they are)."""
     _check_audience(by, targets)
     _check_time_span(
         fields.get("effective_at"),
@@ -59,6 +100,7 @@ def save_draft(*, by, targets, now, bulletin=None, until_further_notice=False, *
         if bulletin.status != Bulletin.Status.DRAFT:
             raise ValidationError("Published bulletins are changed by amending them.")
         action = "bulletin.update_draft"
+    _check_template_version(bulletin, fields.get("template_version"))
     for name, value in fields.items():
         setattr(bulletin, name, value)
     bulletin.body_html = render_markdown(bulletin.body)
@@ -68,8 +110,21 @@ def save_draft(*, by, targets, now, bulletin=None, until_further_notice=False, *
         AudienceUnit(bulletin=bulletin, unit=unit, include_subtree=subtree)
         for unit, subtree in targets
     )
+    if supersedes is not None:
+        _set_supersedes(bulletin, supersedes, by=by, now=now)
     audit.record(action, by=by, obj=bulletin, now=now)
     return bulletin
+
+
+def _check_template_version(bulletin, version):
+    """A draft records the template version it started from: one of its own agency's, and not
+    of an archived template unless the draft had it before the archiving."""
+    if version is None:
+        return
+    if version.template.agency_id != bulletin.agency_id:
+        raise ValidationError({"template_version": "That template is not one of your agency's."})
+    if version.template.is_archived and version.pk != bulletin.template_version_id:
+        raise ValidationError({"template_version": "That template has been archived."})
 
 
 def _new_version(bulletin, *, by, now, is_material, reason):
@@ -178,6 +233,8 @@ def publish_bulletin(bulletin, *, by, now):
     audit.record(
         "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
     )
+    scheduled = bulletin.status == Bulletin.Status.SCHEDULED  # lifts them when it takes effect
+    lift_superseded(bulletin, by=by, now=now, check_only=scheduled)
     reading.acknowledge_as_author(bulletin, person=by, now=now)  # the issuer: acknowledged
     changes.bulletins_changed(bulletin.agency_id)
     if bulletin.status == Bulletin.Status.IN_FORCE:
@@ -197,6 +254,8 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
         raise ValidationError("Only a bulletin that is scheduled or in force can be amended.")
     if not reason.strip():
         raise ValidationError({"reason": "Say why you are amending this bulletin."})
+    if "is_exercise" in fields and fields["is_exercise"] != bulletin.is_exercise:
+        raise ValidationError("An exercise can never become a real order: write a new one.")
     _check_time_span(
         bulletin.effective_at, fields.get("expires_at", bulletin.expires_at), now, scheduling=False
     )
@@ -231,12 +290,42 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
     return bulletin
 
 
+def superseded_reason(bulletin):
+    return f"Superseded by {bulletin.title} (#{bulletin.pk})"
+
+
+@transaction.atomic
+def lift_superseded(bulletin, *, by, now, check_only=False, strict=True):
+    """Lift what `bulletin` supersedes, as `by`, in the caller's transaction. Strict (on
+    publication): one that cannot be lifted refuses it all. Not strict (the clock, when a
+    scheduled bulletin takes effect): one already ended is left as it is. `check_only`: only
+    make sure each could be lifted now (a scheduled bulletin lifts them when it takes effect)."""
+    for old in bulletin.supersedes.order_by("pk"):
+        if strict and not permissions.can_manage(by, old):
+            raise ValidationError(f"You may not lift '{old.title}': take it out of Supersedes.")
+        live = Bulletin.objects.filter(pk=old.pk, status__in=Bulletin.LIVE_STATUSES).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+        if not live.exists():
+            if strict:
+                raise ValidationError(f"'{old.title}' is no longer in force: take it out of "
+                                      "Supersedes.")  # fmt: skip
+            continue
+        if not check_only:
+            reason = superseded_reason(bulletin)
+            _lift(old, by=by, now=now, reason=reason, superseded_by=bulletin.pk)
+
+
 @transaction.atomic
 def lift_bulletin(bulletin, *, by, now, reason):
     if not permissions.can_manage(by, bulletin):
         raise PermissionDenied
     if not reason.strip():
         raise ValidationError({"reason": "Say why you are lifting this bulletin."})
+    return _lift(bulletin, by=by, now=now, reason=reason)
+
+
+def _lift(bulletin, *, by, now, reason, **detail):
     lifted = (
         Bulletin.objects.filter(pk=bulletin.pk, status__in=Bulletin.LIVE_STATUSES)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
@@ -246,8 +335,9 @@ def lift_bulletin(bulletin, *, by, now, reason):
         raise ValidationError("This bulletin is no longer in force.")
     bulletin.refresh_from_db()
     audit.record(
-        "bulletin.lift", by=by, obj=bulletin, version=bulletin.version, now=now, reason=reason
-    )
+        "bulletin.lift", by=by, obj=bulletin, version=bulletin.version, now=now, reason=reason,
+        **detail,
+    )  # fmt: skip
     if bulletin.effective_at <= now:
         notifications.queue_event(bulletin, NotificationEvent.Event.LIFTED, now=now)
     changes.bulletins_changed(bulletin.agency_id)

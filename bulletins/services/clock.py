@@ -19,7 +19,7 @@ from bulletins import notifications, permissions
 from bulletins.caching import changes
 from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services import chasing
-from bulletins.services.authoring import add_recipients, write_recipients
+from bulletins.services.authoring import add_recipients, lift_superseded, write_recipients
 from portal import audit
 
 Event = NotificationEvent.Event
@@ -106,6 +106,9 @@ def take_effect(pk, *, now):
         bulletin, "bulletin.take_effect", Event.PUBLISHED, now=now, key=f"v{bulletin.version}",
         audit_at=recorded_at(now), due_at=bulletin.effective_at.isoformat(),
     )  # fmt: skip
+    # What it supersedes is lifted now, in the issuer's name (checked at publication); one
+    # that ended meanwhile stays as it ended.
+    lift_superseded(bulletin, by=bulletin.issued_by, now=now, strict=False)
     return True
 
 

@@ -137,7 +137,7 @@ def fill_in_an_order(page):
     units.get_by_label("Manhattan South", exact=True).check()
     page.get_by_label("Sworn members").uncheck()
     page.get_by_label("Civilian members").uncheck()
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
     expect(page.locator("#audience-count")).to_contain_text("Reaches 1 person")
 
 

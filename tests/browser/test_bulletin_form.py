@@ -94,13 +94,13 @@ def test_until_further_notice_disables_the_end_time_and_the_draft_has_none(
     page.get_by_role("button", name="+36 h").click()
     chosen = ends.input_value()
 
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
     expect(ends).to_be_disabled()
     expect(ends).to_have_value("")
-    page.get_by_label("Until further notice").uncheck()
+    page.get_by_label("Until further notice", exact=True).uncheck()
     expect(ends).to_be_enabled()
     expect(ends).to_have_value(chosen)
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
     page.get_by_role("button", name="Preview").click()
 
     expect(page.get_by_text("This is how officers will see it.")).to_be_visible()
@@ -115,11 +115,11 @@ def test_a_shortcut_unticks_until_further_notice_and_enables_the_end(
 ):
     page = as_person(sergeant, DESKTOP).page
     fill_in(page)
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
 
     page.get_by_role("button", name="+7 days").click()
 
-    expect(page.get_by_label("Until further notice")).not_to_be_checked()
+    expect(page.get_by_label("Until further notice", exact=True)).not_to_be_checked()
     expect(page.get_by_label("Ends at")).to_be_enabled()
     expect(page.get_by_label("Ends at")).not_to_have_value("")
 
@@ -147,7 +147,7 @@ def test_the_preview_shows_the_time_span_and_reach_on_a_phone(
 def test_the_form_is_accessible_and_fits_a_phone(as_person, sergeant, precinct17):
     page = as_person(sergeant, PHONE).page
     fill_in(page)
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
 
     assert page.evaluate(SIDEWAYS) == 0
     assert axe_violations(page) == []
@@ -173,6 +173,6 @@ def test_extending_on_the_amend_page_adds_to_the_current_end_and_the_box_disable
     page.get_by_role("button", name="+12 h").click()
 
     assert page.get_by_label("Ends at").input_value() == agency_field(ends + timedelta(hours=12))
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
     expect(page.get_by_label("Ends at")).to_be_disabled()
     assert page.evaluate(SIDEWAYS) <= 0

@@ -71,6 +71,7 @@ SUPERVISING = EVERYONE | {
     "bulletins:lift",
     "bulletins:remind",
     "bulletins:drafts",
+    "bulletins:exercises",
 }
 # Route names the crawl must reach for each role.
 PEOPLE = {
@@ -84,12 +85,14 @@ PEOPLE = {
     "person_role",
     "person_leave",
 }
+# The admins' Templates pages (a superuser with no agency of his own creates none).
+TEMPLATES = {"bulletins:templates", "bulletins:template_edit"}
 MUST_REACH = {
     "officer": EVERYONE,
     "auxiliary": EVERYONE,
     "sergeant": SUPERVISING,
-    "admin": SUPERVISING | PEOPLE | {"audit:events"},
-    "superuser": SUPERVISING | PEOPLE | {"audit:events"},
+    "admin": SUPERVISING | PEOPLE | TEMPLATES | {"audit:events", "bulletins:template_create"},
+    "superuser": SUPERVISING | PEOPLE | TEMPLATES | {"audit:events"},
     "auditor": EVERYONE | {"audit:events"},
 }
 
@@ -283,6 +286,39 @@ def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuse
         now=now - timedelta(hours=1),
     )
     authoring.publish_bulletin(draft, by=admin, now=now - timedelta(hours=1))
+    drill = authoring.publish_bulletin(
+        draft_bulletin(
+            sergeant,
+            precinct17,
+            now=now - timedelta(hours=3),
+            title="Exercise: station-house lockdown drill",
+            instruction="Lock the side doors and report to the desk officer.",
+            is_exercise=True,
+        ),
+        by=sergeant,
+        now=now - timedelta(hours=3),
+    )
+    reading.acknowledge(drill.pk, user=officer, version_number=1, now=now - timedelta(hours=2))
+    from bulletins.services import templates
+
+    templates.create_template(
+        by=admin,
+        now=now - timedelta(days=2),
+        agency=story["pairing"].agency,
+        name="All officers paired",
+        suggested_units=[precinct17],
+        title="All officers paired - no solo posts",
+        instruction="Work in pairs on every post and every tour. No solo posts.",
+        body="All officers will be **paired up**.",
+        kind="order",
+        priority=1,
+        duration=None,
+        review_interval=timedelta(hours=72),
+        to_sworn=True,
+        to_auxiliary=False,
+        to_civilian=False,
+        supervisors_only=False,
+    )
     for person in (officer, auxiliary, sergeant, admin, superuser, auditor):
         tokens.issue_token(person, name="Precinct display board", now=now - timedelta(days=1))
     draft = draft_bulletin(

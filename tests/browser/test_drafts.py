@@ -31,7 +31,7 @@ def test_a_sergeant_finds_his_draft_again_and_edits_it(
     page.get_by_label("Instructions").fill("Switch the body camera on before every stop.")
     units = page.get_by_role("group", name="Units (with all the units under them)")
     units.get_by_label("17th Precinct", exact=True).check()
-    page.get_by_label("Until further notice").check()
+    page.get_by_label("Until further notice", exact=True).check()
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_text("Preview.", exact=True)).to_be_visible()
     page.goto("/")

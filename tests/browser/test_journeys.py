@@ -54,7 +54,7 @@ def test_sergeant_publishes_an_order_and_the_officer_acknowledges_it_without_rel
     desk.get_by_label("Priority").select_option(label="Officer safety - immediate")
     units = desk.get_by_role("group", name="Units (with all the units under them)")
     units.get_by_label("17th Precinct", exact=True).check()
-    desk.get_by_label("Until further notice").check()
+    desk.get_by_label("Until further notice", exact=True).check()
     desk.get_by_role("button", name="Preview").click()
     expect(desk.get_by_text("This is how officers will see it.")).to_be_visible()
     desk.get_by_role("button", name="Publish").click()

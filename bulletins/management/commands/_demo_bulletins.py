@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from bulletins.models import Bulletin
-from bulletins.services import authoring
+from bulletins.models import Bulletin, BulletinTemplate
+from bulletins.services import authoring, reading, templates
 from portal.models import Unit
 
 ORDER, ADVISORY, INTELLIGENCE = "order", "advisory", "intelligence"
@@ -109,7 +109,36 @@ def seed_bulletins(agency, people, *, now):
         )
         authoring.publish_bulletin(draft, by=people[issuer], now=now)
         published += 1
+    if EXERCISE_TITLE not in existing:
+        published += seed_exercise(agency, people, now=now)
     return published
+
+
+EXERCISE_TITLE = "Exercise: station-house lockdown drill"
+
+
+def seed_exercise(agency, people, *, now):
+    """A drill the sergeant ran for the 17th two hours ago, acknowledged by some: the Exercises
+    page has results after `make run`."""
+    sergeant, started = people["sergeant"], now - timedelta(hours=2)
+    draft = authoring.save_draft(
+        by=sergeant,
+        targets=[(_unit(agency, ("Manhattan South", "17th Precinct")), True)],
+        now=started,
+        title=EXERCISE_TITLE,
+        instruction="Lock the side doors and report to the desk officer when your post is secure.",
+        body="A training drill, not a real order: practise the lockdown as you would for real.",
+        kind=ORDER,
+        priority=PRIORITY,
+        effective_at=None,
+        expires_at=started + timedelta(hours=24),
+        is_exercise=True,
+    )
+    drill = authoring.publish_bulletin(draft, by=sergeant, now=started)
+    reading.acknowledge(
+        drill.pk, user=people["officer"], version_number=1, now=started + timedelta(minutes=7)
+    )
+    return 1
 
 
 def _unit(agency, path):
@@ -117,3 +146,85 @@ def _unit(agency, path):
     for name in path:
         unit = Unit.objects.get_children(unit).get(name=name)
     return unit
+
+
+# name, title, kind, priority, instruction, body, units (path below the agency), audience, hours
+TEMPLATES = (
+    (
+        "All officers paired",
+        "All officers paired - no solo posts",
+        ORDER, IMMEDIATE,
+        "Work in pairs on every post and every tour. No solo posts.",
+        "**There will be no solo posts** until further notice. All officers will be paired up.\n\n"
+        "- Commands will add foot posts where pairing leaves a post uncovered.\n"
+        "- Report any threat against an officer to your supervisor at once.",
+        [()], {"to_auxiliary": False, "to_civilian": False}, None,
+    ),
+    (
+        "Auxiliaries off patrol",
+        "Auxiliary officers: do not report for field patrol",
+        ORDER, IMMEDIATE,
+        "Do not report for field patrol until further notice. Report to your command for "
+        "station-house duties only.",
+        "Auxiliary police officers carry only a baton. Until further notice they are taken off "
+        "the street.",
+        [()], {"to_sworn": False, "to_civilian": False}, None,
+    ),
+    (
+        "Station-house security",
+        "Station houses: armed officer posted at every entrance",
+        ORDER, PRIORITY,
+        "Post an armed officer at each public entrance of your station house, every tour.",
+        "Keep side doors locked; visitors are escorted.",
+        [()], {"supervisors_only": True}, 72,
+    ),
+    (
+        "Vehicle check",
+        "Check department vehicles for tampering before every tour",
+        ORDER, PRIORITY,
+        "Before you drive, check your vehicle for tampering: tyres, brake lines, under the "
+        "seats and the trunk.",
+        "Report anything unusual to the desk officer and do not drive the vehicle.",
+        [], {}, 72,
+    ),
+    (
+        "Social-media threat",
+        "Threats against officers on social media",
+        INTELLIGENCE, PRIORITY,
+        "Be alert to people recording or following officers; report accounts that name you.",
+        "Threats against officers have been made on social-media sites. Each is being "
+        "investigated. Details of the accounts involved are available from the precinct "
+        "detective squad.",
+        [], {}, 168,
+    ),
+)  # fmt: skip
+
+
+def seed_templates(agency, people, *, now):
+    """Create the story's templates the agency does not have yet (matched by name)."""
+    existing = set(BulletinTemplate.objects.filter(agency=agency).values_list("name", flat=True))
+    created = 0
+    for name, title, kind, priority, instruction, body, paths, audience, hours in TEMPLATES:
+        if name in existing:
+            continue
+        classes = {
+            "to_sworn": True, "to_auxiliary": True, "to_civilian": True,
+            "supervisors_only": False, **audience,
+        }  # fmt: skip
+        templates.create_template(
+            by=people["admin"],
+            now=now,
+            agency=agency,
+            name=name,
+            suggested_units=[_unit(agency, path) for path in paths],
+            title=title,
+            instruction=instruction,
+            body=body,
+            kind=kind,
+            priority=priority,
+            duration=timedelta(hours=hours) if hours else None,
+            review_interval=timedelta(hours=72),
+            **classes,
+        )
+        created += 1
+    return created

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from bulletins.management.commands._demo_bulletins import seed_bulletins
+from bulletins.management.commands._demo_bulletins import seed_bulletins, seed_templates
 from portal import mfa, roster, roster_rows
 from portal.models import Unit, User
 from portal.units import ensure_units, unit_key
@@ -186,6 +186,7 @@ class Command(BaseCommand):
         seed_mfa()
         generated = seed_generated_officers(officers, password_hash)
         published = seed_bulletins(agency, demo_people(), now=timezone.now())
+        seed_templates(agency, demo_people(), now=timezone.now())
         self.report(agency, units_created, people, generated)
         self.stdout.write(f"Story bulletins published: {published}")
 
