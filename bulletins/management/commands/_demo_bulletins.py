@@ -82,6 +82,12 @@ STORY = (
 )  # fmt: skip
 
 
+# The audience of a story bulletin or template before its own narrowing (`audience`).
+EVERY_MEMBER = {
+    "to_sworn": True, "to_auxiliary": True, "to_civilian": True, "supervisors_only": False,
+}  # fmt: skip
+
+
 def seed_bulletins(agency, people, *, now):
     """Publish the story's bulletins that the agency does not have yet (matched by title)."""
     existing = set(Bulletin.objects.filter(agency=agency).values_list("title", flat=True))
@@ -90,10 +96,7 @@ def seed_bulletins(agency, people, *, now):
         if title in existing:
             continue
         units = [_unit(agency, path) for path in paths]
-        fields = {
-            "to_sworn": True, "to_auxiliary": True, "to_civilian": True,
-            "supervisors_only": False, **audience,
-        }  # fmt: skip
+        fields = {**EVERY_MEMBER, **audience}
         draft = authoring.save_draft(
             by=people[issuer],
             targets=[(unit, True) for unit in units],
@@ -207,10 +210,7 @@ def seed_templates(agency, people, *, now):
     for name, title, kind, priority, instruction, body, paths, audience, hours in TEMPLATES:
         if name in existing:
             continue
-        classes = {
-            "to_sworn": True, "to_auxiliary": True, "to_civilian": True,
-            "supervisors_only": False, **audience,
-        }  # fmt: skip
+        classes = {**EVERY_MEMBER, **audience}
         templates.create_template(
             by=people["admin"],
             now=now,
