@@ -60,7 +60,28 @@ class BulletinQuerySet(models.QuerySet):
         return self.order_by("priority", F("effective_at").desc(nulls_last=True), "-id")
 
 
+class ImplementedFrom(models.TextChoices):
+    """Who must report an order implemented."""
+
+    NOBODY = "", "Nobody"
+    EVERYONE = "everyone", "Everyone it is addressed to"
+    SUPERVISORS = "supervisors", "Supervisors only"
+    UNITS = "units", "One report per unit, by one of its supervisors"
+
+
+class Approval(models.TextChoices):
+    NOT_NEEDED = "", "Not needed"
+    AWAITING = "awaiting", "Awaiting approval"
+    SENT_BACK = "sent_back", "Sent back"
+    APPROVED = "approved", "Approved"
+    EMERGENCY = "emergency", "Published in an emergency - awaiting review"
+    CONFIRMED = "confirmed", "Emergency publication confirmed"
+
+
 class Bulletin(models.Model):
+    ImplementedFrom = ImplementedFrom
+    Approval = Approval
+
     class Kind(models.TextChoices):
         ORDER = "order", "Order"
         ADVISORY = "advisory", "Advisory"
@@ -159,6 +180,55 @@ class Bulletin(models.Model):
         blank=True,
         related_name="superseded_by",
         help_text="Earlier bulletins its publication lifts, in the same transaction.",
+    )
+
+    # What the reader signs and answers (issue "Hearing back from the field"); copied into
+    # each version, so a material amendment may change them and a receipt records what was
+    # signed.
+    statement = models.CharField(
+        "statement the reader signs",
+        max_length=300,
+        blank=True,
+        help_text="Empty: the agency's default statement.",
+    )
+    implemented_from = models.CharField(
+        "report implemented",
+        max_length=16,
+        choices=ImplementedFrom.choices,
+        blank=True,
+        default=ImplementedFrom.NOBODY,
+    )
+    implemented_prompt = models.CharField(
+        "what to report", max_length=200, blank=True,
+        help_text='For example "Armed officer posted at each public entrance".',
+    )  # fmt: skip
+    questions = models.JSONField(
+        "check of understanding",
+        default=list,
+        blank=True,
+        help_text='Up to three: [{"question": ..., "choices": [...], "answer": index}].',
+    )
+
+    # Command governance: topic, approval, emergency publication.
+    topic = models.ForeignKey(
+        "Topic", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    does_not_relax = models.BooleanField(
+        "my order does not relax it",
+        default=False,
+        help_text="The author's word that it does not relax a higher command's order in force "
+        "on the same topic.",
+    )
+    approval = models.CharField(
+        max_length=16, choices=Approval.choices, blank=True, default=Approval.NOT_NEEDED
+    )
+    approved_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    emergency_reason = models.TextField(blank=True)
+    emergency_review_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="An emergency publication not yet confirmed or lifted."
     )
 
     objects = BulletinQuerySet.as_manager()
@@ -315,8 +385,22 @@ class BulletinVersion(models.Model):
     is_material = models.BooleanField(default=True)
     reason = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64)
+    statement = models.CharField(max_length=300, blank=True)
+    implemented_from = models.CharField(
+        max_length=16, choices=ImplementedFrom.choices, blank=True, default=""
+    )
+    implemented_prompt = models.CharField(max_length=200, blank=True)
+    questions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved this version, when it needed a second person.",
+    )
 
     class Meta:
         ordering = ["bulletin", "number"]
@@ -459,6 +543,15 @@ class NotificationEvent(models.Model):
         REVIEW_OVERDUE = "review_overdue", "Review overdue"
         REMINDER = "reminder", "Reminder"
         ESCALATION = "escalation", "Escalation"
+        CANNOT_COMPLY = "cannot_comply", "Cannot comply"
+        CANNOT_COMPLY_ESCALATED = "cc_escalated", "Cannot comply - not resolved"
+        CANNOT_COMPLY_RESOLVED = "cc_resolved", "Cannot comply - resolved"
+        APPROVAL_REQUESTED = "approval", "Awaiting your approval"
+        SENT_BACK = "sent_back", "Sent back"
+        APPROVED = "approved", "Approved"
+        EMERGENCY = "emergency", "Published in an emergency"
+        EMERGENCY_LATE = "emergency_late", "Emergency publication not reviewed"
+        CONFLICT = "conflict", "A lower command's order on your topic"
 
     bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
     event = models.CharField(max_length=16, choices=Event.choices)
@@ -653,6 +746,15 @@ class TemplateVersion(models.Model):
     to_civilian = models.BooleanField("civilian members", default=True)
     supervisors_only = models.BooleanField(default=False)
     suggested_units = models.ManyToManyField(Unit, blank=True, related_name="+")
+    statement = models.CharField(max_length=300, blank=True)
+    implemented_from = models.CharField(
+        max_length=16, choices=ImplementedFrom.choices, blank=True, default=""
+    )
+    implemented_prompt = models.CharField(max_length=200, blank=True)
+    questions = models.JSONField(default=list, blank=True)
+    topic = models.ForeignKey(
+        "Topic", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
 
@@ -664,3 +766,185 @@ class TemplateVersion(models.Model):
 
     def __str__(self):
         return f"{self.template} (version {self.number})"
+
+
+class AgencyPolicy(models.Model):
+    """What an agency's admins set for all its bulletins."""
+
+    DEFAULT_STATEMENT = "I have read and understand this order."
+
+    agency = models.OneToOneField(Unit, on_delete=models.PROTECT, related_name="+")
+    statement = models.CharField(
+        "default statement the reader signs", max_length=300, default=DEFAULT_STATEMENT
+    )
+
+    def __str__(self):
+        return f"Policy of {self.agency}"
+
+
+class CannotComplyReason(models.Model):
+    """A reason an officer may give for "I cannot comply" (demo: No partner available, ...)."""
+
+    agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField(max_length=80)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_archived = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["agency", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "label"], name="reason_label_per_agency")
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+class Topic(models.Model):
+    """What a bulletin is about (Patrol staffing, ...): orders on one topic from different
+    levels of command are compared for conflicts."""
+
+    agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=80)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_archived = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["agency", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "name"], name="topic_name_per_agency")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Response(models.Model):
+    """An officer's answer to an order other than the acknowledgement: "I cannot comply" or
+    "Implemented". Evidence like a receipt: append-only, never deleted; a cannot-comply answer
+    is resolved once (the resolution fields are filled once, never overwritten)."""
+
+    class Kind(models.TextChoices):
+        CANNOT_COMPLY = "cannot_comply", "Cannot comply"
+        IMPLEMENTED = "implemented", "Implemented"
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="responses")
+    version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    unit = models.ForeignKey(
+        Unit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The person's unit when they answered (an implemented report speaks for it).",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.ForeignKey(
+        CannotComplyReason, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason_label = models.CharField(max_length=80, blank=True, help_text="As the reason read.")
+    detail = models.TextField(blank=True, max_length=2000)
+    statement_hash = models.CharField(max_length=64, blank=True)
+    auth_method = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["bulletin", "kind"], name="response_bulletin_kind_idx"),
+            models.Index(fields=["user", "bulletin"], name="response_user_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind="cannot_comply", resolved_at__isnull=True),
+                name="response_open_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.user} - {self.bulletin}"
+
+    @property
+    def is_open(self):
+        return self.kind == self.Kind.CANNOT_COMPLY and self.resolved_at is None
+
+
+class ResponseEscalation(models.Model):
+    """One step of chasing an unresolved "cannot comply" up the chain: step 1 the next unit
+    up from the person's, and so on. Each step happens once per answer."""
+
+    response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="escalations")
+    step = models.PositiveSmallIntegerField()
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "step"], name="response_step_once")
+        ]
+
+    def __str__(self):
+        return f"{self.response} step {self.step}"
+
+
+class QuizAttempt(models.Model):
+    """One try at a version's check of understanding. Evidence: never deleted."""
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    answers = models.JSONField(default=list)
+    passed = models.BooleanField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "version"], name="quiz_user_version_idx"),
+            models.Index(fields=["bulletin", "passed"], name="quiz_bulletin_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} - {self.version} ({'passed' if self.passed else 'wrong'})"
+
+
+class ApprovalStep(models.Model):
+    """The second pair of eyes, step by step: submitted, sent back, approved, published in an
+    emergency, confirmed, lifted on review. Append-only, never deleted.
+
+    A material amendment of a bulletin that needed approval waits as a step too (`proposal`:
+    the amended fields) until it is approved, sent back or withdrawn."""
+
+    class Action(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted for approval"
+        SENT_BACK = "sent_back", "Sent back"
+        APPROVED = "approved", "Approved"
+        EMERGENCY = "emergency", "Published in an emergency"
+        CONFIRMED = "confirmed", "Emergency publication confirmed"
+        LIFTED = "lifted", "Lifted on review"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="approval_steps")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    comment = models.TextField(blank=True)
+    proposal = models.JSONField(
+        null=True, blank=True, help_text="A material amendment waiting for approval."
+    )
+    version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version the step published or concerns."
+    )
+
+    class Meta:
+        ordering = ["bulletin", "at", "id"]
+        indexes = [models.Index(fields=["bulletin", "at"], name="approval_step_idx")]
+
+    def __str__(self):
+        return f"{self.get_action_display()} - {self.bulletin}"

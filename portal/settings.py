@@ -307,6 +307,14 @@ REMINDER_DELAY_MINUTES = {
     3: env.int("REMINDER_ROUTINE_MINUTES", default=24 * 60),
 }
 ESCALATION_MAX_STEPS = 4
+# When a bulletin needs a second person's approval before it goes out: "beyond-own-command"
+# (its audience reaches outside the units the author supervises, or the whole agency), "all",
+# or "none". Exercises follow EXERCISE_APPROVAL ("same": the same rule, or one of the three).
+APPROVAL_REQUIRED_FOR = env.str("APPROVAL_REQUIRED_FOR", default="beyond-own-command")
+EXERCISE_APPROVAL = env.str("EXERCISE_APPROVAL", default="same")
+# An emergency publication (no approval first) must be confirmed or lifted this soon, or it
+# escalates up the chain on the Immediate cadence.
+EMERGENCY_REVIEW_MINUTES = env.int("EMERGENCY_REVIEW_MINUTES", default=60)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
     # A safety net: the outbox is also drained right after each event commits.
