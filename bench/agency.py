@@ -100,6 +100,13 @@ def admin_user():
     return User.objects.get(email="admin@demo.test")
 
 
+def approver_user():
+    """Approves the bench's agency-wide orders, as the approval rule asks (issue 21)."""
+    from portal.models import User
+
+    return User.objects.get(email="chief@demo.test")
+
+
 def agency_root():
     from bulletins.management.commands.seed_demo import AGENCY
     from portal.models import Unit

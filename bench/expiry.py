@@ -19,6 +19,7 @@ from agency import (
     StatementTimes,
     admin_user,
     agency_root,
+    approver_user,
     delete_bench_bulletins,
     purge_task_queue,
     setup,
@@ -64,7 +65,9 @@ def publish_order(admin, root, label, *, expires_at):
         effective_at=None,
         expires_at=expires_at,
     )
-    return authoring.publish_bulletin(draft, by=admin, now=timezone.now())
+    return authoring.publish_bulletin(
+        draft, by=admin, now=timezone.now(), approved_by=approver_user()
+    )
 
 
 def publish_all(admin, root, count):

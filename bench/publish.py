@@ -16,6 +16,7 @@ from agency import (
     StatementTimes,
     admin_user,
     agency_root,
+    approver_user,
     delete_bench_bulletins,
     purge_task_queue,
     setup,
@@ -73,10 +74,14 @@ def publish(bulletin, admin, *, wrapped=True):
     from bulletins.services import authoring
 
     if not wrapped:
-        authoring.publish_bulletin(bulletin, by=admin, now=timezone.now())
+        authoring.publish_bulletin(
+            bulletin, by=admin, now=timezone.now(), approved_by=approver_user()
+        )
         return
     with transaction.atomic():
-        authoring.publish_bulletin(bulletin, by=admin, now=timezone.now())
+        authoring.publish_bulletin(
+            bulletin, by=admin, now=timezone.now(), approved_by=approver_user()
+        )
 
 
 def service_insert_only(bulletin, *, unordered=False):

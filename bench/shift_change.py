@@ -32,6 +32,7 @@ os.environ.setdefault("CACHE_KEY_PREFIX", "portal_bench")
 sys.path.insert(0, str(REPO))
 
 import agency  # noqa: E402
+import answers  # noqa: E402
 
 PORT = 8071
 BASE = f"http://127.0.0.1:{PORT}"
@@ -96,7 +97,9 @@ def publish_inline(admin, root, label, **fields):
     limit, settings.FAN_OUT_INLINE_LIMIT = settings.FAN_OUT_INLINE_LIMIT, 10**9
     try:
         bulletin = draft(admin, root, label, **fields)
-        return authoring.publish_bulletin(bulletin, by=admin, now=timezone.now())
+        return authoring.publish_bulletin(
+            bulletin, by=admin, now=timezone.now(), approved_by=agency.approver_user()
+        )
     finally:
         settings.FAN_OUT_INLINE_LIMIT = limit
 
@@ -419,7 +422,9 @@ def feed_bulletins():
     "Officer safety - immediate" Order everyone acknowledges."""
     admin, root = agency.admin_user(), agency.agency_root()
     kinds = ["order", "advisory", "information", "order"]
-    bulletins = [publish_inline(admin, root, "shift change order", priority=1)]
+    bulletins = [  # with the pairing order's one-question check (issue "Hearing back")
+        publish_inline(admin, root, "shift change order", priority=1, questions=answers.QUESTIONS)
+    ]
     for number in range(1, 20):
         bulletins.append(
             publish_inline(admin, root, f"feed {number}", kind=kinds[number % 4],
@@ -429,6 +434,8 @@ def feed_bulletins():
 
 
 def phase_http(runs, members, tmp):
+    from datetime import UTC, datetime
+
     from django.db import connection
 
     from bulletins.models import BulletinVersion, Receipt, Recipient
@@ -477,6 +484,12 @@ def phase_http(runs, members, tmp):
         slices = max(runs, 6)
         size = len(pairs) // slices
         ack = figures["ack"]
+        # 500 "cannot comply" answers arrive during the burst; their emails go out meanwhile.
+        reason = answers.prepare(agency.agency_root())
+        mail_worker = answers.start_mail_worker()
+        arrivals = answers.Arrivals(target, members[-answers.ANSWERS :], reason,
+                                    seconds=len(pairs) / 400)  # fmt: skip
+        arrivals.start()
         for run in range(slices):
             # Each slice's officers sign in just before it, once for the portal and once for
             # the floor, so both start from the same state: session in the cache, activity now.
@@ -485,7 +498,7 @@ def phase_http(runs, members, tmp):
             make_sessions(people, portal_sessions)
             portal = wrk(
                 portal_sessions, f"/bulletins/{target.pk}/acknowledge", connections=16,
-                method="POST", body="version=1", expect=302,
+                method="POST", body=answers.ACK_BODY, expect=302,
                 expect_location=f"/bulletins/{target.pk}/", limit=len(people),
             )  # fmt: skip
             make_sessions(people[:size], floor_sessions)
@@ -498,9 +511,13 @@ def phase_http(runs, members, tmp):
             print(f"  acknowledge run {run + 1}: portal {portal['rps']:.0f} req/s "
                   f"p99 {portal['p99_us'] / 1000:.0f} ms, floor {floor['rps']:.0f} req/s",
                   flush=True)  # fmt: skip
+        burst_ended_at = datetime.now(UTC)
+        answered = arrivals.stop()
         watcher.stop()
         stop(worker)
         figures["coverage_watch"] = watcher.figures()
+        figures["answers"] = answers.figures(answered, burst_ended_at=burst_ended_at)
+        stop(mail_worker)
     finally:
         stop(server)
     # The issuer counts as acknowledged at publication (a receipt "as-author"): not one of the
@@ -889,7 +906,8 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
         f"{col(feed['portal_cold16'], 'rps')} req/s, p99 "
         f"{col(feed['portal_cold16'], 'p99_us', 1 / ms, 1)} ms | (as above) | "
         f"{cold_ratio:.2f}x | (for information) | |",
-        f"| acknowledge (POST, session, CSRF, audit event), 16 connections | "
+        "| acknowledge (POST, session, CSRF, audit event; the one-question check answered first: "
+        "attempt and its audit event), 16 connections | "
         f"{col(ack['portal'], 'rps')} req/s, p99 {col(ack['portal'], 'p99_us', 1 / ms, 1)} ms | "
         f"bare INSERT ... ON CONFLICT {col(ack['floor'], 'rps')} req/s, p99 "
         f"{col(ack['floor'], 'p99_us', 1 / ms, 1)} ms | {ack_ratio:.2f}x | >= 0.6x; p99 <= 100 "
@@ -929,6 +947,7 @@ def report(p, http, queries, dash, dash_empty, expiry, args):
         f"{med(expiry['lateness'], 1)} s (sweep every {EXPIRY_INTERVAL} s) | - | - | lateness "
         f"<= interval + 5 s | {verdict(late_ok and expiry['ok'])} |",
     ]
+    rows += answers.report_rows(http["answers"], counts["sent"])
     query_line = ", ".join(f"{name} {count}" for name, count in queries.items())
     return rows, query_line
 

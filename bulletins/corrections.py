@@ -25,6 +25,12 @@ HELP_TEXT = (
     "change officers must acknowledge again."
 )
 
+# What the reader signs and answers: a change to any of it is never a correction.
+RESPONSE_FIELDS = ("statement", "implemented_from", "implemented_prompt", "questions")
+RESPONSE_MESSAGE = (
+    "A new statement, report or check of understanding changes what officers sign and answer: "
+    "publish it as a change that needs acknowledging"
+)
 MAX_CHANGED_WORDS = 3
 TEXT_FIELDS = ("title", "instruction", "body")
 CORRECTABLE_FIELDS = (*TEXT_FIELDS, "expires_at", "review_interval")
@@ -151,6 +157,8 @@ def check_amendment(bulletin, fields, *, is_material):
         raise ValidationError(NOTHING_CHANGED_MESSAGE, code="unchanged")
     if is_material:
         return changed
+    if any(name in RESPONSE_FIELDS for name in changed):
+        raise ValidationError({"is_material": RESPONSE_MESSAGE}, code="material")
     texts = [name for name in TEXT_FIELDS if name in changed]
     if any(name not in CORRECTABLE_FIELDS for name in changed) or not is_correction(
         [getattr(bulletin, name) for name in texts], [fields[name] for name in texts]

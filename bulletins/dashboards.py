@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from bulletins import coverage, evidence, permissions
+from bulletins import conflicts, coverage, evidence, permissions, response_views
 from bulletins.forms import OutstandingFilterForm
 from bulletins.models import Recipient
-from bulletins.services import chasing, tracking
+from bulletins.services import answers_tracking, chasing, tracking
 from portal import audit
 from portal.sessions import require_recent_sign_in
 from portal.spreadsheets import csv_lines
@@ -39,10 +39,11 @@ def _scoped_recipients(user, bulletin):
 @permission_required(permissions.VIEW_COVERAGE, raise_exception=True)
 @require_GET
 def coverage_overview(request):
-    """Every bulletin in force in my scope with its coverage: Orders by how many acknowledged,
-    most urgent and least covered first; bulletins that ask only to be read (Advisory,
-    Information, Intelligence) by how many opened them, after the Orders of their priority and
-    out of the acknowledgement ordering."""
+    """Every bulletin in force in my scope with its coverage: those with open "cannot comply"
+    answers first (most first), then Orders by how many acknowledged, most urgent and least
+    covered first; bulletins that ask only to be read (Advisory, Information, Intelligence) by
+    how many opened them, after the Orders of their priority and out of the acknowledgement
+    ordering."""
     now = timezone.now()
     # Exercises live apart: their results are on the Exercises page, never in these figures.
     bulletins = list(
@@ -61,18 +62,22 @@ def coverage_overview(request):
             opened=Count("pk", filter=Q(first_opened_at__isnull=False)),
         )
     }
+    answers = answers_tracking.cannot_comply_by_bulletin(request.user, bulletins)
     rows = []
     for bulletin in bulletins:
         counts = figures.get(bulletin.pk, {"audience": 0, "acknowledged": 0, "opened": 0})
+        answered = answers.get(bulletin.pk, {"open": 0, "people": 0})
         asked = bulletin.requires_acknowledgement
         done = counts["acknowledged"] if asked else counts["opened"]
         share = done / counts["audience"] if counts["audience"] else 1
+        outstanding = counts["audience"] - counts["acknowledged"] - answered["people"]
         rows.append({"bulletin": bulletin, **counts, "percent": round(100 * share),
-                     "asks_acknowledgement": asked,
-                     "outstanding": counts["audience"] - counts["acknowledged"] if asked else None,
+                     "asks_acknowledgement": asked, "cannot_comply": answered["open"],
+                     "outstanding": outstanding if asked else None,
                      "not_opened": counts["audience"] - counts["opened"]})  # fmt: skip
     rows.sort(
         key=lambda row: (
+            -row["cannot_comply"],  # open "cannot comply" answers first: a safety failure
             row["bulletin"].priority,
             not row["asks_acknowledgement"],  # read-only: after the Orders, never "least covered"
             row["percent"] if row["asks_acknowledgement"] else 0,
@@ -80,6 +85,8 @@ def coverage_overview(request):
         )
     )
     context = {"rows": rows, "now": now, "refresh_seconds": REFRESH_SECONDS}
+    if not request.htmx:  # the pairs do not refresh: they change only on publication
+        context["topic_pairs"] = conflicts.topic_pairs(request.user, now)
     template = "bulletins/_overview_rows.html" if request.htmx else "bulletins/overview.html"
     return render(request, template, context)
 
@@ -109,6 +116,7 @@ def bulletin_coverage(request, pk):
         "outstanding": figures["outstanding"],
         "refresh_seconds": REFRESH_SECONDS,
     }
+    context |= response_views.coverage_context(request.user, bulletin)
     return render(request, "bulletins/coverage.html", context | _chase_context(request, bulletin))
 
 

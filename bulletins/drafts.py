@@ -22,6 +22,7 @@ SAVING_ACTIONS = ("bulletin.create", "bulletin.update_draft", "attachment.add")
 CARD_FIELDS = (
     "id", "kind", "priority", "status", "title", "effective_at", "expires_at", "created_at",
     "to_sworn", "to_auxiliary", "to_civilian", "supervisors_only", "issued_by__name",
+    "approval",
 )  # fmt: skip
 
 

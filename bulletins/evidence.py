@@ -7,17 +7,19 @@ exercises out."""
 
 import json
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from bulletins.models import BulletinVersion, Receipt, Reminder
+from bulletins.models import BulletinVersion, QuizAttempt, Receipt, Reminder, Response
 from portal.models import AuditEvent
 
 CSV_HEADER = (
     "name", "email", "badge", "unit", "told at", "opened at", "acknowledged at",
     "acknowledged version", "statement", "content sha256", "state",
+    "cannot comply", "implemented at", "implemented note", "check of understanding",
 )  # fmt: skip
+CHUNK = 2000
 SIGNING_SALT = "bulletins.evidence"
 EXERCISE_MARK = "EXERCISE - "
 
@@ -42,17 +44,66 @@ def recipient_rows(bulletin, recipients):
         .values_list(
             "user__name", "user__email", "user__badge", "unit__name", "added_at",
             "first_opened_at", "acknowledged_at", "acknowledged_version", "statement",
-            "content_hash",
+            "content_hash", "user_id",
         )
     )  # fmt: skip
     yield CSV_HEADER
     ended = bulletin.state_at(timezone.now()) in (bulletin.Status.LIFTED, bulletin.Status.EXPIRED)
     mark = EXERCISE_MARK if bulletin.is_exercise else ""
-    for row in rows.iterator(chunk_size=2000):
-        name, email, badge, unit, told, opened, acked, version, statement, digest = row
-        state = mark + _state(bulletin, version, ended)
-        yield (name, email, badge, unit or "", _local(told), _local(opened), _local(acked),
-               version or "", statement or "", digest or "", state)  # fmt: skip
+    for chunk in _chunks(rows):
+        answers = _answers_of(bulletin, [row[-1] for row in chunk])
+        for *row, person in chunk:
+            name, email, badge, unit, told, opened, acked, version, statement, digest = row
+            state = mark + _state(bulletin, version, ended)
+            yield (name, email, badge, unit or "", _local(told), _local(opened), _local(acked),
+                   version or "", statement or "", digest or "", state,
+                   *answers.get(person, ("", "", "", "")))  # fmt: skip
+
+
+def _chunks(rows):
+    """The rows in lists of CHUNK, read with a server-side cursor."""
+    chunk = []
+    for row in rows.iterator(chunk_size=CHUNK):
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _answers_of(bulletin, people):
+    """{person id: (cannot comply, implemented at, implemented note, check of understanding)}
+    for the CSV: two queries for a chunk of people."""
+    cells = {}
+    answers = Response.objects.filter(bulletin=bulletin, user_id__in=people)
+    for answer in answers.select_related("resolved_by"):
+        cell = cells.setdefault(answer.user_id, [[], "", "", ""])
+        if answer.kind == Response.Kind.CANNOT_COMPLY:
+            cell[0].append(_cannot_comply_text(answer))
+        elif not cell[1]:
+            cell[1], cell[2] = _local(answer.created_at), answer.detail
+    tries = (
+        QuizAttempt.objects.filter(bulletin=bulletin, user_id__in=people)
+        .values("user_id")
+        .annotate(tries=Count("pk"), wrong=Count("pk", filter=Q(passed=False)))
+        .values_list("user_id", "tries", "wrong")
+    )
+    for person, count, wrong in tries.order_by():
+        cell = cells.setdefault(person, [[], "", "", ""])
+        cell[3] = f"{count} {'try' if count == 1 else 'tries'}, {wrong} wrong"
+    return {person: ("; ".join(cc), *rest) for person, (cc, *rest) in cells.items()}
+
+
+def _cannot_comply_text(answer):
+    """'2026-12-04T08:12:00-05:00 No partner available: detail (open)', or (resolved ...)."""
+    text = f"{_local(answer.created_at)} {answer.reason_label}"
+    if answer.detail:
+        text += f": {answer.detail}"
+    if answer.resolved_at is None:
+        return f"{text} (open)"
+    by = answer.resolved_by.name if answer.resolved_by else ""
+    return f"{text} (resolved {_local(answer.resolved_at)} by {by}: {answer.resolution})"
 
 
 def _state(bulletin, version, ended):
@@ -68,12 +119,18 @@ def _state(bulletin, version, ended):
 def build_record(bulletin, recipient):
     """Everything about one person and one bulletin, as plain data."""
     person = recipient.user
-    versions = BulletinVersion.objects.filter(bulletin=bulletin).select_related("created_by")
+    versions = BulletinVersion.objects.filter(bulletin=bulletin).select_related(
+        "created_by", "approved_by"
+    )
     receipts = {r.version_id: r for r in Receipt.objects.filter(bulletin=bulletin, user=person)}
     reminders = Reminder.objects.filter(recipient=recipient).select_related("unit", "sent_by")
     events = AuditEvent.objects.filter(
         object_type="bulletins.bulletin", object_id=str(bulletin.pk), actor=person
     ).order_by("at", "id")
+    answers = Response.objects.filter(bulletin=bulletin, user=person).select_related(
+        "version", "resolved_by"
+    )
+    tries = QuizAttempt.objects.filter(bulletin=bulletin, user=person).select_related("version")
     return {
         "bulletin": {
             "id": bulletin.pk,
@@ -86,6 +143,8 @@ def build_record(bulletin, recipient):
             "expires_at": _local(bulletin.expires_at) or "until further notice",
             "ended_at": _local(bulletin.ended_at),
             "lift_reason": bulletin.lift_reason,
+            "started_from": _started_from(bulletin),
+            "approval": _approval(bulletin),
         },
         "person": {
             "name": person.name,
@@ -95,6 +154,8 @@ def build_record(bulletin, recipient):
             "told_at": _local(recipient.added_at),
         },
         "versions": [_version(version, receipts.get(version.pk)) for version in versions],
+        "responses": [_response(answer) for answer in answers],
+        "check_of_understanding": _tries(tries.order_by("created_at", "pk")),
         "reminders": [
             {
                 "at": _local(reminder.created_at),
@@ -131,6 +192,7 @@ def _version(version, receipt):
         "number": version.number,
         "published_at": _local(version.created_at),
         "published_by": version.created_by.name,
+        "approved_by": version.approved_by.name if version.approved_by_id else "",
         "material": version.is_material,
         "reason": version.reason,
         "title": version.title,
@@ -146,6 +208,66 @@ def _version(version, receipt):
         "ip": receipt.ip if receipt else None,
         "user_agent": receipt.user_agent if receipt else "",
     }
+
+
+def _approval(bulletin):
+    """Who wrote it and who approved it, as the bulletin page says it (issue 21)."""
+    Approval = bulletin.Approval
+    author = bulletin.issued_by.name
+    if bulletin.approval in (Approval.EMERGENCY, Approval.CONFIRMED):
+        said = f"Published in an emergency by {author} ({bulletin.emergency_reason})"
+        if bulletin.approval == Approval.CONFIRMED:
+            said += f"; confirmed by {bulletin.approved_by.name} at {_local(bulletin.approved_at)}"
+        return said
+    if bulletin.approved_by_id:
+        return f"Written by {author}, approved by {bulletin.approved_by.name} at " + _local(
+            bulletin.approved_at
+        )
+    return ""
+
+
+def _started_from(bulletin):
+    """'template <name>, version N' when the bulletin was started from a template."""
+    if bulletin.template_version_id is None:
+        return ""
+    started = bulletin.template_version
+    return f"template {started.template.name}, version {started.number}"
+
+
+def _response(answer):
+    """One answer back ("cannot comply" or "implemented") with what signed it."""
+    fields = {
+        "kind": answer.get_kind_display(),
+        "version": answer.version.number,
+        "at": _local(answer.created_at),
+    }
+    if answer.kind == Response.Kind.CANNOT_COMPLY:
+        fields |= {
+            "reason": answer.reason_label,
+            "detail": answer.detail,
+            "resolved_at": _local(answer.resolved_at),
+            "resolved_by": answer.resolved_by.name if answer.resolved_by else "",
+            "resolution": answer.resolution,
+        }
+    else:
+        fields["note"] = answer.detail
+    return fields | {
+        "statement_sha256": answer.statement_hash,
+        "signed_in_with": answer.auth_method,
+        "ip": answer.ip,
+        "user_agent": answer.user_agent,
+    }
+
+
+def _tries(attempts):
+    """The check of understanding: how many tries, wrong and right, and each one's time."""
+    tries = [
+        {"at": _local(attempt.created_at), "version": attempt.version.number,
+         "passed": attempt.passed}
+        for attempt in attempts
+    ]  # fmt: skip
+    right = sum(attempt["passed"] for attempt in tries)
+    return {"attempts": len(tries), "wrong": len(tries) - right, "right": right, "tries": tries}
 
 
 def _canonical(record):

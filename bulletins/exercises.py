@@ -3,8 +3,8 @@
 An exercise is told, acknowledged, chased and tracked like a real bulletin, but its figures
 live apart: the coverage overview and a person's record leave exercises out, and this page
 shows how each drill went in my scope - the audience, how many acknowledged (or, for a
-bulletin that asks only to be read, opened it), and how long from taking effect until 50 %,
-90 % and 100 % of the audience had.
+bulletin that asks only to be read, opened it), how long from taking effect until 50 %,
+90 % and 100 % of the audience had, and the "cannot comply" answers by reason.
 
 The times are computed in SQL, one GROUP BY over the recipients of the exercises on the page:
 each recipient's delay in seconds (infinity while they have not answered), and the discrete
@@ -22,9 +22,12 @@ from django.db.models import (
     Aggregate,
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     Func,
+    Min,
+    OuterRef,
     Q,
     Value,
     When,
@@ -36,7 +39,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bulletins import permissions
-from bulletins.models import Bulletin, Recipient
+from bulletins.models import Bulletin, Recipient, Response
 
 PAGE_SIZE = 25
 MILESTONES = (50, 90, 100)
@@ -122,6 +125,29 @@ def results(user, bulletins):
     return figures
 
 
+def cannot_comply(user, bulletins):
+    """{bulletin id: {"answers": n, "reasons": [(reason, n), ...]}}: the "cannot comply"
+    answers to `bulletins` of the people told within the scope of `user`, by reason in the
+    agency's order of reasons: one query."""
+    told = permissions.recipients_in_scope(
+        user,
+        Recipient.objects.filter(bulletin_id=OuterRef("bulletin_id"), user_id=OuterRef("user_id")),
+    )
+    rows = (
+        Response.objects.filter(bulletin__in=bulletins, kind=Response.Kind.CANNOT_COMPLY)
+        .filter(Exists(told))
+        .values("bulletin_id", "reason_label")
+        .annotate(answers=Count("pk"), position=Min("reason__position"))
+        .order_by("bulletin_id", "position", "reason_label")
+    )
+    found = {}
+    for row in rows:
+        figures = found.setdefault(row["bulletin_id"], {"answers": 0, "reasons": []})
+        figures["answers"] += row["answers"]
+        figures["reasons"].append((row["reason_label"], row["answers"]))
+    return found
+
+
 def duration_text(delta):
     """'4 min 10 s', '2 h 5 min', '1 d 3 h': short, plain."""
     seconds = round(delta.total_seconds())
@@ -152,6 +178,7 @@ def exercises(request):
     page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
     figures = results(request.user, [bulletin.pk for bulletin in shown])
+    answers = cannot_comply(request.user, [bulletin.pk for bulletin in shown])
     rows = []
     for bulletin in shown:
         row = figures.get(
@@ -163,7 +190,8 @@ def exercises(request):
              if row["reached"][share] is not None else None}
             for share in MILESTONES
         ]  # fmt: skip
+        answered = answers.get(bulletin.pk, {"answers": 0, "reasons": []})
         rows.append({"bulletin": bulletin, **row, "milestones": milestones,
-                     "state": bulletin.state_at(now)})  # fmt: skip
+                     "state": bulletin.state_at(now), "cannot_comply": answered})  # fmt: skip
     context = {"rows": rows, "page": page, "now": now, "milestones": MILESTONES}
     return render(request, "bulletins/exercises.html", context)

@@ -7,9 +7,10 @@ from django.db import models
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
-from bulletins import corrections
+from bulletins import conflicts, corrections, permissions, quiz
 from bulletins.models import Attachment, Bulletin, TemplateVersion
 from bulletins.services.authoring import SUPERSEDE_CHOICES, supersedable
+from bulletins.services.reading import agency_statement
 from portal.local_time import zone_name
 from portal.models import Unit
 from portal.scope import scope_root, scope_units
@@ -163,6 +164,8 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
             "to_civilian",
             "supervisors_only",
             "is_exercise",
+            "topic",
+            "does_not_relax",
         ]
         labels = {
             "title": "Title",
@@ -175,12 +178,15 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
             "to_civilian": "Civilian members",
             "supervisors_only": "Only supervisors",
             "is_exercise": "Exercise - training, not a real order",
+            "topic": "Topic (optional)",
+            "does_not_relax": "My order does not relax it",
         }
         help_texts = {
             "instruction": "One line: what the reader must do.",
             "body": "Details. Markdown: **bold**, lists with -, links.",
             "is_exercise": "Marked EXERCISE everywhere and counted apart. "
             "It can never become a real order: for that, write a new one.",
+            "topic": "Orders on one topic from different levels of command are compared.",
         }
         widgets = {"body": forms.Textarea(attrs={"rows": 8})}
 
@@ -191,7 +197,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         self.fields["title"].validators.append(refuse_control_characters)
         self.fields["instruction"].validators.append(refuse_control_characters)
         self.fields["body"].validators.append(refuse_control_characters_but_line_breaks)
-        scope = scope_units(user).order_by("path")
+        scope = permissions.draftable_units(user).order_by("path")  # beyond it: approval
         self.fields["units"].queryset = scope
         self.fields["units_only"].queryset = scope
         self.unit_depths = {unit.pk: unit.depth for unit in scope}
@@ -201,10 +207,23 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         self._supersede_choices(bulletin)
         self.fields["template_version"].queryset = self._template_versions(user, bulletin)
         self.started_from = bulletin.template_version if bulletin.template_version_id else None
+        self.fields["topic"].queryset = conflicts.topics_for(user, bulletin)
+        self.higher_orders = conflicts.higher_orders(bulletin, self.now, viewer=user)
+        quiz.add_settings_fields(self, self._response_settings(user, bulletin, template_version))
         if bulletin.pk:
             self._initial_from_bulletin(bulletin)
         elif template_version is not None:
             self._initial_from_template(template_version, scope)
+
+    @staticmethod
+    def _response_settings(user, bulletin, template_version):
+        """What the reader signs and answers: the draft's, the template's, or for a new
+        bulletin the agency's default statement."""
+        source = bulletin if bulletin.pk else template_version
+        settings = {name: getattr(source, name) for name in quiz.SETTINGS} if source else {}
+        if not bulletin.pk and not settings.get("statement"):
+            settings["statement"] = agency_statement(user.agency_id)
+        return settings
 
     @staticmethod
     def _template_versions(user, bulletin):
@@ -229,8 +248,10 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         ):  # fmt: skip
             self.initial[name] = getattr(version, name)
         self.initial["template_version"] = version.pk
+        self.initial["topic"] = version.topic_id
         self.started_from = version
-        allowed = set(scope.values_list("pk", flat=True))
+        # Only units in the author's command are ticked for him: beyond it needs approval.
+        allowed = set(scope_units(self.user).values_list("pk", flat=True))
         self.initial["units"] = [u.pk for u in version.suggested_units.all() if u.pk in allowed]
         self.initial["until_further_notice"] = version.duration is None
         self.initial["expires_at"] = self.now + version.duration if version.duration else None
@@ -290,7 +311,16 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
                 except ValidationError as error:
                     self.add_error("attachments", error)
             cleaned["attachment_types"] = types
+        self._check_higher_orders(cleaned)
+        self.response_settings = quiz.clean_settings(self, kind=cleaned.get("kind"))
         return cleaned
+
+    def _check_higher_orders(self, cleaned):
+        """An Order on a topic under a higher command's order: the author's word is needed."""
+        subject = conflicts.subject_of_form(cleaned)
+        self.higher_orders = conflicts.higher_orders(subject, self.now, viewer=self.user)
+        if self.higher_orders and not cleaned.get("does_not_relax"):
+            self.add_error("does_not_relax", conflicts.must_tick_message(self.higher_orders))
 
     def draft_fields(self):
         cleaned = self.cleaned_data
@@ -301,6 +331,7 @@ class BulletinForm(TimeSpanMixin, forms.ModelForm):
         fields["until_further_notice"] = cleaned["until_further_notice"]
         fields["template_version"] = cleaned.get("template_version")
         fields["supersedes"] = list(cleaned.get("supersedes") or [])
+        fields.update(self.response_settings)
         return fields
 
 
@@ -350,6 +381,7 @@ class AmendForm(TimeSpanMixin, forms.Form):
         self.bulletin = bulletin
         self.now = now or timezone.now()
         self.fields["expires_at"].label += f" ({zone_name()} time)"
+        quiz.add_settings_fields(self, {name: getattr(bulletin, name) for name in quiz.SETTINGS})
 
     def clean(self):
         cleaned = super().clean()
@@ -357,6 +389,7 @@ class AmendForm(TimeSpanMixin, forms.Form):
         expires_at = cleaned.get("expires_at")
         if expires_at and expires_at <= max(self.now, self.bulletin.effective_at):
             self.add_error("expires_at", "The end must be in the future.")
+        self.response_settings = quiz.clean_settings(self, kind=self.bulletin.kind)
         return cleaned
 
     def changes(self):
@@ -365,6 +398,7 @@ class AmendForm(TimeSpanMixin, forms.Form):
         end = self.bulletin.expires_at
         if end and changes["expires_at"] == end.replace(second=0, microsecond=0):
             changes["expires_at"] = end  # the field shows minutes: an untouched end is the same
+        changes.update(quiz.posted_settings(self, self.response_settings))
         return changes
 
 

@@ -241,6 +241,12 @@ class Bulletin(models.Model):
         indexes = [
             models.Index(fields=["status", "effective_at"], name="bulletin_status_effective_idx"),
             models.Index(fields=["status", "expires_at"], name="bulletin_status_expires_idx"),
+            # The sweep's look for emergency publications not reviewed in time.
+            models.Index(
+                fields=["emergency_review_due_at"],
+                condition=Q(emergency_review_due_at__isnull=False),
+                name="bulletin_emergency_due_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -12,12 +12,12 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Q, Subquery, Value
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from bulletins import corrections
+from bulletins import corrections, permissions
 from bulletins.models import (
     Bulletin,
     BulletinVersion,
@@ -25,6 +25,7 @@ from bulletins.models import (
     NotificationEvent,
     Recipient,
     Reminder,
+    Response,
 )
 from portal import database
 from portal.celery import queue_after_commit
@@ -39,6 +40,10 @@ TO_RECIPIENTS = {Event.PUBLISHED, Event.AMENDED, Event.LIFTED, Event.ENDED}
 # Told of a correction: those who already acknowledged the text (or, when there is nothing to
 # acknowledge, opened it).
 TO_READERS = {Event.CORRECTED}
+# Of one "cannot comply" answer (detail["response"]): `answer_addressees`.
+ABOUT_AN_ANSWER = {
+    Event.CANNOT_COMPLY, Event.CANNOT_COMPLY_ESCALATED, Event.CANNOT_COMPLY_RESOLVED
+}  # fmt: skip
 
 
 def is_urgent(bulletin):
@@ -136,6 +141,17 @@ def addressees(outbox):
         return reviewers(bulletin)
     if outbox.event == Event.REVIEW_OVERDUE:
         return overseers(bulletin)
+    if outbox.event == Event.CONFLICT:  # told of a lower order on its topic: the issuer
+        return reviewers(bulletin)
+    if outbox.event in ABOUT_AN_ANSWER:
+        return answer_addressees(outbox)
+    if outbox.event in (Event.APPROVAL_REQUESTED, Event.EMERGENCY):
+        return permissions.approvers(bulletin)
+    if outbox.event in (Event.SENT_BACK, Event.APPROVED):  # the author, or who proposed it
+        to = outbox.detail.get("to", bulletin.issued_by_id)
+        return User.objects.filter(pk=to, is_active=True)
+    if outbox.event == Event.EMERGENCY_LATE:
+        return late_reviewers(outbox)
     steps = reminder_steps(outbox)
     if outbox.event == Event.REMINDER:
         return User.objects.filter(pk__in=steps.values("recipient__user_id"), is_active=True)
@@ -146,6 +162,36 @@ def addressees(outbox):
             is_active=True,
         )
     return User.objects.none()
+
+
+def answer_addressees(outbox):
+    """Who hears of a "cannot comply", whatever their email preference (a safety failure): the
+    supervisors of the person's unit, or of the nearest unit above that has some; at each
+    escalation step, those of the step's unit; once resolved, the person."""
+    response = Response.objects.select_related("unit").get(pk=outbox.detail["response"])
+    if outbox.event == Event.CANNOT_COMPLY_RESOLVED:
+        return User.objects.filter(pk=response.user_id, is_active=True)
+    chain = User.objects.filter(
+        role__in=[User.Role.SUPERVISOR, User.Role.ADMIN], is_active=True
+    ).order_by()
+    if outbox.event == Event.CANNOT_COMPLY_ESCALATED:
+        return chain.filter(unit_id=outbox.detail.get("unit"))
+    if response.unit is None:
+        return chain.none()
+    path = response.unit.path
+    above = [path[:end] for end in range(len(path), 0, -Unit.steplen)]
+    nearest = chain.filter(unit__path__in=above).order_by("-unit__depth").values("unit_id")[:1]
+    return chain.filter(unit_id=Subquery(nearest))
+
+
+def late_reviewers(outbox):
+    """Told that an emergency publication was not reviewed in time: the supervisors of the
+    step's unit; at the agency, its admins too."""
+    unit = Unit.objects.get(pk=outbox.detail["unit"])
+    people = Q(role=User.Role.SUPERVISOR, unit=unit)
+    if unit.is_root():
+        people |= Q(role=User.Role.ADMIN, unit__path__startswith=unit.path)
+    return User.objects.filter(people, is_active=True).order_by()
 
 
 def readers(outbox):
@@ -262,6 +308,8 @@ def _message(notification):
     }
     if outbox.event == Event.ESCALATION:
         context["people"] = escalated_people(outbox, notification.user)
+    if outbox.event in ABOUT_AN_ANSWER:
+        context.update(answer_context(outbox))
     if outbox.event in (Event.REMINDER, Event.ESCALATION):
         context["changed_at"] = changed_at(outbox)
     if outbox.event == Event.CORRECTED:
@@ -277,6 +325,21 @@ def _message(notification):
     )
     message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
     return message
+
+
+def answer_context(outbox):
+    """What a message about a "cannot comply" shows: the answer, its escalation step, the pages
+    where it is seen and resolved."""
+    response = Response.objects.select_related("user", "unit", "resolved_by").get(
+        pk=outbox.detail["response"]
+    )
+    site = settings.SITE_URL.rstrip("/")
+    return {
+        "response": response,
+        "step": outbox.detail.get("step"),
+        "coverage_url": site + reverse("bulletins:coverage", args=[outbox.bulletin_id]),
+        "resolve_url": site + reverse("bulletins:resolve", args=[response.pk]),
+    }
 
 
 def changed_at(outbox):

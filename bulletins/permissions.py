@@ -1,10 +1,19 @@
 """Which bulletins a person may see and what they may do to them: the one place that decides
 bulletin access. Who is in whose scope, and what a role may do, is `portal.scope`'s."""
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
 from bulletins.models import AudienceUnit, Bulletin, Recipient
-from portal.scope import AUTHOR, VIEW_COVERAGE, is_in_scope, scope_root, scope_unit_ids
+from portal.models import Unit, User
+from portal.scope import (
+    AUTHOR,
+    VIEW_COVERAGE,
+    is_in_scope,
+    scope_root,
+    scope_unit_ids,
+    scope_units,
+)
 
 
 def can_author_for(user, unit):
@@ -15,8 +24,79 @@ def can_author_for_all(user, units):
     return bool(units) and all(can_author_for(user, unit) for unit in units)
 
 
+def can_draft_for(user, unit):
+    """A supervisor may write to any unit of their agency; beyond their command the bulletin
+    needs approval (`needs_approval`), so where no rule asks for it, only within scope."""
+    if can_author_for(user, unit):
+        return True
+    root = scope_root(user)
+    return (
+        user.has_perm(AUTHOR)
+        and root is not None
+        and unit.agency_path == root.agency_path
+        and settings.APPROVAL_REQUIRED_FOR != "none"
+    )
+
+
+def draftable_units(user):
+    """The units `user` may write to (`can_draft_for`): their scope, and where the approval
+    rule applies, every unit of their agency."""
+    root = scope_root(user)
+    if settings.APPROVAL_REQUIRED_FOR == "none" or root is None or not user.has_perm(AUTHOR):
+        return scope_units(user)
+    return Unit.objects.filter(path__startswith=root.agency_path)
+
+
+def approval_rule(is_exercise):
+    """ "beyond-own-command", "all" or "none" (settings.APPROVAL_REQUIRED_FOR; exercises
+    follow settings.EXERCISE_APPROVAL unless it says "same")."""
+    if is_exercise and settings.EXERCISE_APPROVAL != "same":
+        return settings.EXERCISE_APPROVAL
+    return settings.APPROVAL_REQUIRED_FOR
+
+
+def needs_approval(author, targets, *, is_exercise=False):
+    """Whether a bulletin by `author` to `targets` ([(unit, include_subtree)]) needs a second
+    person: by the rule, when the audience reaches beyond the units the author supervises,
+    or when it is agency-wide (the agency root with its subtree)."""
+    rule = approval_rule(is_exercise)
+    if rule in ("all", "none"):
+        return rule == "all"
+    agency_wide = any(unit.is_root() and subtree for unit, subtree in targets)
+    return agency_wide or not can_author_for_all(author, [unit for unit, _ in targets])
+
+
+def approvers(bulletin):
+    """Who may approve `bulletin`: active supervisors and admins whose scope covers its whole
+    audience, and superusers; never its author."""
+    paths = [unit.path for unit, _ in bulletin.audience_targets()]
+    if not paths:
+        return User.objects.none()
+    common = paths[0][: min(len(path) for path in paths)]
+    while not all(path.startswith(common) for path in paths):
+        common = common[: -Unit.steplen]
+    above = [common[:end] for end in range(Unit.steplen, len(common) + 1, Unit.steplen)]
+    return User.objects.filter(
+        Q(role=User.Role.SUPERVISOR, unit__path__in=above)
+        | Q(role=User.Role.ADMIN, unit__path__startswith=common[: Unit.steplen])
+        | Q(is_superuser=True),
+        is_active=True,
+    ).exclude(pk=bulletin.issued_by_id)
+
+
+def can_approve(user, bulletin):
+    """One condition per line: the author never approves their own."""
+    return (
+        user.is_active
+        and user.has_perm(AUTHOR)
+        and user.pk != bulletin.issued_by_id
+        and can_author_for_all(user, [unit for unit, _ in bulletin.audience_targets()])
+    )
+
+
 def manageable_bulletins(user):
-    """Bulletins `user` may edit, publish, amend, lift and track: every audience unit in scope."""
+    """Bulletins `user` may edit, publish, amend, lift and track: every audience unit in scope,
+    and those they issued (an audience beyond their command is approved by someone else)."""
     if not user.has_perm(AUTHOR):
         return Bulletin.objects.none()
     if user.is_superuser:
@@ -28,8 +108,9 @@ def manageable_bulletins(user):
         unit__path__startswith=root.path
     )
     addressed = AudienceUnit.objects.filter(bulletin=OuterRef("pk"))
-    return Bulletin.objects.filter(Exists(addressed), agency__path=root.agency_path).exclude(
-        Exists(outside_scope)
+    in_scope = Exists(addressed) & ~Exists(outside_scope)
+    return Bulletin.objects.filter(agency__path=root.agency_path).filter(
+        in_scope | Q(issued_by=user)
     )
 
 
@@ -54,6 +135,8 @@ def can_manage(user, bulletin):
     root = scope_root(user)
     if root is None:
         return False
+    if bulletin.issued_by_id == user.pk and bulletin.agency_id == user.agency_id:
+        return True
     audience = AudienceUnit.objects.filter(bulletin_id=bulletin.pk).values_list(
         "unit__path", "bulletin__agency__path"
     )

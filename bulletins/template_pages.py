@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bulletins import conflicts, quiz
 from bulletins.forms import UnitChoiceField
-from bulletins.models import Bulletin, BulletinTemplate, TemplateVersion
+from bulletins.models import Bulletin, BulletinTemplate, TemplateVersion, Topic
 from bulletins.services import templates
 from portal.scope import MANAGE_PEOPLE, scope_root, scope_units
 from portal.validators import (
@@ -66,6 +67,9 @@ class TemplateForm(forms.Form):
     priority = forms.TypedChoiceField(
         choices=Bulletin.Priority.choices, coerce=int, label="Priority"
     )
+    topic = forms.ModelChoiceField(
+        queryset=Topic.objects.none(), required=False, label="Topic (optional)"
+    )
     duration_hours = forms.IntegerField(
         required=False,
         min_value=1,
@@ -105,7 +109,10 @@ class TemplateForm(forms.Form):
         super().__init__(*args, **kwargs)
         scope = scope_units(user).order_by("path")
         self.fields["suggested_units"].queryset = scope
+        self.fields["topic"].queryset = conflicts.topics_for(user)
         self.unit_depths = {unit.pk: unit.depth for unit in scope}
+        source = {name: getattr(version, name) for name in quiz.SETTINGS} if version else {}
+        quiz.add_settings_fields(self, source)
 
     def clean(self):
         cleaned = super().clean()
@@ -123,6 +130,7 @@ class TemplateForm(forms.Form):
             )
         if not any(cleaned.get(f"to_{c}") for c in ("sworn", "auxiliary", "civilian")):
             self.add_error("to_sworn", "Choose at least one member class.")
+        self.response_settings = quiz.clean_settings(self, kind=cleaned.get("kind"))
         return cleaned
 
     def content(self):
@@ -131,6 +139,7 @@ class TemplateForm(forms.Form):
         hours = cleaned.get("duration_hours")
         content["duration"] = None if cleaned["until_further_notice"] else timedelta(hours=hours)
         content["review_interval"] = timedelta(hours=cleaned["review_hours"])
+        content.update(self.response_settings)
         return content
 
 

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from bulletins import dashboards, drafts, exercises, feeds, person_pages, template_pages, views
+from bulletins import (
+    agency_lists,
+    approval_views,
+    dashboards,
+    drafts,
+    exercises,
+    feeds,
+    implemented_board,
+    person_pages,
+    response_views,
+    template_pages,
+    views,
+)
 from bulletins.api import profile
 
 app_name = "bulletins"
@@ -13,6 +25,7 @@ urlpatterns = [
     path("bulletins/drafts/", drafts.drafts, name="drafts"),
     path("bulletins/audience-count", views.audience_count, name="audience_count"),
     path("bulletins/templates/", template_pages.template_list, name="templates"),
+    path("agency/lists/", agency_lists.agency_lists_page, name="agency_lists"),
     path("bulletins/templates/new", template_pages.template_create, name="template_create"),
     path("bulletins/templates/<int:pk>/edit", template_pages.template_edit, name="template_edit"),
     path(
@@ -28,9 +41,36 @@ urlpatterns = [
     path("bulletins/<int:pk>/lift", views.bulletin_lift, name="lift"),
     path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
+    path("bulletins/approvals/", approval_views.approvals, name="approvals"),
+    path("bulletins/<int:pk>/submit", approval_views.bulletin_submit, name="submit"),
+    path("bulletins/<int:pk>/approve", approval_views.bulletin_approve, name="approve"),
+    path("bulletins/<int:pk>/send-back", approval_views.bulletin_send_back, name="send_back"),
+    path("bulletins/<int:pk>/emergency", approval_views.bulletin_emergency, name="emergency"),
+    path("bulletins/<int:pk>/confirm", approval_views.bulletin_confirm, name="confirm"),
+    path(
+        "bulletins/<int:pk>/lift-on-review",
+        approval_views.bulletin_lift_on_review,
+        name="lift_on_review",
+    ),
+    path(
+        "bulletins/<int:pk>/cannot-comply",
+        response_views.bulletin_cannot_comply,
+        name="cannot_comply",
+    ),
+    path("bulletins/<int:pk>/implemented", response_views.bulletin_implemented, name="implemented"),
+    path(
+        "bulletins/responses/<int:response_pk>/resolve",
+        response_views.response_resolve,
+        name="resolve",
+    ),
     path("coverage/", dashboards.coverage_overview, name="overview"),
     path("coverage/exercises/", exercises.exercises, name="exercises"),
     path("bulletins/<int:pk>/coverage", dashboards.bulletin_coverage, name="coverage"),
+    path(
+        "bulletins/<int:pk>/implemented-board",
+        implemented_board.implemented_board,
+        name="implemented_board",
+    ),
     path("bulletins/<int:pk>/outstanding", dashboards.bulletin_outstanding, name="outstanding"),
     path("bulletins/<int:pk>/remind", dashboards.bulletin_remind, name="remind"),
     path("bulletins/<int:pk>/recipients.csv", dashboards.recipients_csv, name="recipients_csv"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins import permissions, template_pages
+from bulletins import approval_views, conflicts, permissions, quiz, response_views, template_pages
 from bulletins.caching import feed as kept_feed
 from bulletins.diff import version_changes, version_history
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
@@ -175,13 +175,17 @@ def bulletin_detail(request, pk):
         "changes": changes,
         "history": version_history(versions),
         "zone": zone_name(),
-        "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
+        "statement": reading.statement_for(current.statement, bulletin.agency_id),
         "can_manage": permissions.can_manage(user, bulletin),
         "can_track": user.has_perm(permissions.VIEW_COVERAGE)
         and permissions.trackable_bulletins(user).filter(pk=bulletin.pk).exists(),
         "attachments": list(bulletin.attachments.all()),
         "audience": list(bulletin.audience.select_related("unit")),
         **_supersede_links(user, bulletin),
+        **response_views.reader_context(
+            user, bulletin, is_reader=is_reader, state=bulletin.state_at(now)
+        ),
+        **approval_views.detail_context(user, bulletin),
     }
     return render(request, "bulletins/bulletin_detail.html", context)
 
@@ -189,18 +193,26 @@ def bulletin_detail(request, pk):
 @require_POST
 @rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def bulletin_acknowledge(request, pk):
+    """Acknowledge; with the answers of a check of understanding (`check`, `answer-1`, ...),
+    record the attempt first and acknowledge only when every answer is right."""
+    now, version_number = timezone.now(), _as_number(request.POST.get("version", ""))
     try:
-        reading.acknowledge(
-            pk,
-            user=request.user,
-            version_number=_as_number(request.POST.get("version", "")),
-            now=timezone.now(),
-            request=request,
-        )
+        if request.POST.get("check") and version_number is not None:
+            passed, _ = reading.answer_and_acknowledge(
+                pk, user=request.user, version_number=version_number,
+                answers=quiz.posted_answers(request.POST), now=now, request=request,
+            )  # fmt: skip
+            if not passed:
+                messages.error(request, quiz.NOT_QUITE)  # back to the top: message, text
+                return redirect("bulletins:detail", pk=pk)
+        else:
+            reading.acknowledge(
+                pk, user=request.user, version_number=version_number, now=now, request=request
+            )
     except Bulletin.DoesNotExist:
         raise Http404 from None
     except ValidationError as error:
-        if error.code == "version":
+        if getattr(error, "code", None) == "version":
             return HttpResponse(
                 error.message,
                 status=HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -300,8 +312,10 @@ def bulletin_preview(request, pk):
         "zone": zone_name(),
         "audience": list(bulletin.audience.select_related("unit")),
         "attachments": list(bulletin.attachments.all()),
-        "statement": reading.ACKNOWLEDGEMENT_STATEMENT,
+        "statement": reading.statement_for(bulletin.statement, bulletin.agency_id),
+        "higher_orders": conflicts.higher_orders(bulletin, now, viewer=request.user),
         **_supersede_links(request.user, bulletin),
+        **approval_views.preview_context(request.user, bulletin),
     }
     return render(request, "bulletins/bulletin_preview.html", context)
 
@@ -334,18 +348,11 @@ def bulletin_amend(request, pk):
     form = AmendForm(_form_data(request)[0], bulletin=bulletin, now=now)
     if request.method == "POST" and form.is_valid():
         try:
-            authoring.amend_bulletin(
-                bulletin,
-                by=request.user,
-                now=now,
-                reason=form.cleaned_data["reason"],
-                is_material=form.cleaned_data["is_material"],
-                **form.changes(),
-            )
+            done = approval_views.amend(request, bulletin, form, now)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Amended.")
+            messages.success(request, done)
             return redirect("bulletins:detail", pk=bulletin.pk)
     status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
     return render(

@@ -67,9 +67,27 @@ def draft_bulletin(by, units, *, now=None, subtree=True, **fields):
     )
 
 
+def approver():
+    """A superuser with no unit: approves what the approval rule asks a second person for,
+    while in no audience (audience counts stay as they were). One per test database."""
+    found = User.objects.filter(email="approver@agency.test").first()
+    return found or UserFactory(
+        email="approver@agency.test", name="Approving Officer", is_superuser=True, unit=None
+    )
+
+
+def approved_by_if_needed(draft, by):
+    """`approved_by` for `authoring.publish_bulletin`: `approver()` where the rule asks."""
+    from bulletins.services import approval
+
+    return approver() if approval.approval_needed(draft, by) else None
+
+
 def published_bulletin(by, units, *, now=None, **fields):
     from bulletins.services import authoring
 
     now = now or timezone.now()
     draft = draft_bulletin(by, units, now=now, **fields)
-    return authoring.publish_bulletin(draft, by=by, now=now)
+    return authoring.publish_bulletin(
+        draft, by=by, now=now, approved_by=approved_by_if_needed(draft, by)
+    )

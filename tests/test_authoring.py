@@ -111,7 +111,8 @@ def test_publishing_twice_is_refused_and_changes_nothing(sergeant, officer):
     assert Recipient.objects.filter(bulletin=bulletin).count() == 2
 
 
-def test_supervisor_cannot_address_a_unit_outside_their_scope(sergeant, precinct75):
+def test_supervisor_cannot_address_a_unit_outside_their_scope(settings, sergeant, precinct75):
+    settings.APPROVAL_REQUIRED_FOR = "none"  # else he may, for an approver (test_approval)
     with pytest.raises(ValidationError) as error:
         draft_bulletin(sergeant, precinct75)
 

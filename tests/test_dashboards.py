@@ -15,7 +15,7 @@ from bulletins import coverage, evidence
 from bulletins.models import Recipient, Reminder
 from bulletins.services import authoring, chasing, reading, tracking
 from portal.models import AuditEvent
-from tests.factories import UserFactory, published_bulletin
+from tests.factories import UserFactory, approver, published_bulletin
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)
@@ -38,7 +38,8 @@ def test_after_a_material_amendment_earlier_acknowledgements_are_counted_apart(
 ):
     amended_at = pairing.t0 + 100 * MINUTE
     authoring.amend_bulletin(pairing, by=admin, now=amended_at, reason="Auxiliaries too",
-                             is_material=True, title="All members paired")  # fmt: skip
+                             is_material=True, title="All members paired",
+                             approved_by=approver())  # agency-wide: approved again  # fmt: skip
     pairing.refresh_from_db()
     reading.acknowledge(pairing.pk, user=officer, version_number=2, now=amended_at + 10 * MINUTE)
     pairing.refresh_from_db()

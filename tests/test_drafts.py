@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bulletins import permissions
 from bulletins.models import Bulletin
-from bulletins.services import authoring
+from bulletins.services import approval, authoring
 from portal.models import User
 from tests.factories import UserFactory, draft_bulletin, published_bulletin
 
@@ -254,3 +254,18 @@ def test_the_navigation_links_to_drafts_for_authors_only(client, sergeant, offic
 
     assert f'href="{DRAFTS}"' in as_author
     assert f'href="{DRAFTS}"' not in as_officer
+
+
+def test_a_draft_awaiting_approval_or_sent_back_says_so(client, sergeant, manhattan):
+    UserFactory(email="cmdr@agency.test", unit=manhattan, role=User.Role.SUPERVISOR)
+    draft = draft_bulletin(sergeant, manhattan, title="Borough: guard the entrances")
+    client.force_login(sergeant)
+    assert "Awaiting approval." not in drafts_page(client).content.decode()
+
+    approval.submit_for_approval(draft, by=sergeant, now=timezone.now())
+    assert "Awaiting approval." in drafts_page(client).content.decode()
+
+    approver = User.objects.get(email="cmdr@agency.test")
+    approval.send_back(draft, by=approver, comment="Name the entrances.", now=timezone.now())
+    html = drafts_page(client).content.decode()
+    assert "Sent back:" in html and "Awaiting approval." not in html

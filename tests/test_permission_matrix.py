@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bulletins.services import attachments, authoring
-from tests.factories import draft_bulletin, published_bulletin
+from portal.models import Unit
+from tests.factories import approver, draft_bulletin, published_bulletin
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +31,13 @@ MATRIX = [
     ("create", None, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
     ("create_post", None, FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
     ("audience_count", None, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    # The agency's lists (default statement, reasons, topics): its admins only.
+    ("agency_lists", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    ("agency_lists_post", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND),
     # An Order for the 17th Precinct, written and published by its sergeant.
     ("view", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
     ("acknowledge", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    ("acknowledge_answers", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
     ("attachment", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
     ("amend", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("amend_post", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
@@ -53,12 +58,30 @@ MATRIX = [
     # ... but may remind his own people of it: whoever follows the coverage may chase.
     ("remind", "agency_order", FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
     ("remind_post", "agency_order", FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
+    # The implemented status board: whoever follows the coverage, of an Order asking reports;
+    # an Order asking none has no board; an Order of the 75th is outside the sergeant's scope.
+    ("implemented_board", "station_order", FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    ("implemented_board", "agency_order", FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN, NOT_FOUND),
+    ("implemented_board", "order75", FORBIDDEN, FORBIDDEN, NOT_FOUND, FORBIDDEN, OK),
     # Sworn members only: the auxiliaries are taken off the street.
     ("view", "sworn_order", OK, NOT_FOUND, OK, NOT_FOUND, OK),
     ("acknowledge", "sworn_order", FOUND, NOT_FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    # Answering back (issue 20): whoever an Order is addressed to; resolving an officer's
+    # "cannot comply": a supervisor whose scope holds the officer's unit (the 17th's).
+    ("cannot_comply", "precinct_order", OK, OK, OK, NOT_FOUND, NOT_FOUND),
+    ("cannot_comply_post", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    ("cannot_comply", "agency_order", OK, OK, OK, OK, OK),
+    ("cannot_comply", "sworn_order", OK, NOT_FOUND, OK, NOT_FOUND, NOT_FOUND),
+    ("cannot_comply_post", "sworn_order", FOUND, NOT_FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    ("cannot_comply", "precinct_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("implemented", "precinct_order", OK, OK, OK, NOT_FOUND, NOT_FOUND),
+    ("implemented_post", "precinct_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("resolve", "agency_order", FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    ("resolve_post", "agency_order", FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
     # A draft for the 17th Precinct: nobody reads it before it is published.
     ("view", "precinct_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
     ("acknowledge", "precinct_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    ("acknowledge_answers", "precinct_draft", *[NOT_FOUND] * 5),
     ("attachment", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("edit", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("preview", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
@@ -67,6 +90,21 @@ MATRIX = [
     ("edit", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
     ("preview", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, OK),
     ("publish", "agency_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, FOUND),
+    # A second pair of eyes (issue 21): the sergeant writes to his borough, beyond his command.
+    # He keeps his draft and may submit it (or publish in an emergency), never approve it; the
+    # admin's scope covers the borough: he approves, sends back, confirms, lifts on review.
+    ("approvals", None, FORBIDDEN, FORBIDDEN, OK, FORBIDDEN, OK),
+    ("edit", "borough_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("submit", "borough_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("emergency", "borough_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("publish", "borough_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("preview", "borough_awaiting", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("approve", "borough_awaiting", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, FOUND),
+    ("send_back", "borough_awaiting", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, OK),
+    ("send_back_post", "borough_awaiting", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, FOUND),
+    ("view", "borough_emergency", OK, OK, OK, NOT_FOUND, OK),
+    ("confirm", "borough_emergency", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, FOUND),
+    ("lift_on_review", "borough_emergency", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, OK),
 ]
 
 CASES = [
@@ -89,19 +127,39 @@ def media_root(settings, tmp_path):
 
 @pytest.fixture
 def bulletins(officer, auxiliary, sergeant, outsider, admin, agency, precinct17):
+    from bulletins.services import approval
+
     now = timezone.now()
+    borough = Unit.objects.get_parent(precinct17)
+    borough_awaiting = draft_bulletin(sergeant, borough, title="Borough: guard the entrances")
+    approval.submit_for_approval(borough_awaiting, by=sergeant, now=now)
+    borough_emergency = approval.publish_in_emergency(
+        draft_bulletin(sergeant, borough, title="Borough: no solo cars"),
+        by=sergeant, now=now, reason="Shots fired at a patrol car.",
+    )  # fmt: skip
     precinct_order = _with_pdf(
         draft_bulletin(sergeant, precinct17, title="Pair up in the 17th"), sergeant
     )
     agency_order = _with_pdf(draft_bulletin(admin, agency, title="No solo posts"), admin)
     return {
         "precinct_order": authoring.publish_bulletin(precinct_order, by=sergeant, now=now),
-        "agency_order": authoring.publish_bulletin(agency_order, by=admin, now=now),
+        "agency_order": authoring.publish_bulletin(
+            agency_order, by=admin, now=now, approved_by=approver()
+        ),
         "sworn_order": published_bulletin(
             sergeant, precinct17, title="Sworn only", to_auxiliary=False, to_civilian=False
         ),
         "precinct_draft": _with_pdf(draft_bulletin(sergeant, precinct17, title="Draft"), sergeant),
         "agency_draft": draft_bulletin(admin, agency, title="Agency draft"),
+        "station_order": published_bulletin(
+            sergeant, precinct17, title="Armed officer at the door", implemented_from="units"
+        ),
+        "order75": published_bulletin(
+            admin, outsider.unit, title="Armed officer in the 75th", implemented_from="units"
+        ),
+        "borough_draft": draft_bulletin(sergeant, borough, title="Borough draft"),
+        "borough_awaiting": borough_awaiting,
+        "borough_emergency": borough_emergency,
     }
 
 
@@ -133,7 +191,50 @@ def _amend_form(bulletin):
     }
 
 
+def _reason(bulletin):
+    from bulletins.models import CannotComplyReason
+
+    return CannotComplyReason.objects.get_or_create(
+        agency_id=bulletin.agency_id, label="No partner available"
+    )[0]
+
+
+def _officers_answer(bulletin):
+    """The officer of the 17th Precinct says they cannot comply with `bulletin`."""
+    from bulletins.services import responses
+    from portal.models import User
+
+    officer = User.objects.get(email="officer@agency.test")
+    return responses.cannot_comply(
+        bulletin, user=officer, reason=_reason(bulletin), detail="", now=timezone.now()
+    )
+
+
 ACTIONS = {
+    "agency_lists": lambda client, b, ctx: client.get(reverse("bulletins:agency_lists")),
+    "agency_lists_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:agency_lists"), {"action": "add", "list": "topics", "name": "Crowds"}
+    ),
+    "acknowledge_answers": lambda client, b, ctx: client.post(
+        reverse("bulletins:acknowledge", args=[b.pk]),
+        {"version": b.version, "check": "1", "answer-1": "0"},
+    ),
+    "cannot_comply": lambda client, b, ctx: client.get(
+        reverse("bulletins:cannot_comply", args=[b.pk])
+    ),
+    "cannot_comply_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:cannot_comply", args=[b.pk]), {"reason": _reason(b).pk}
+    ),
+    "implemented": lambda client, b, ctx: client.get(reverse("bulletins:implemented", args=[b.pk])),
+    "implemented_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:implemented", args=[b.pk]), {"note": ""}
+    ),
+    "resolve": lambda client, b, ctx: client.get(
+        reverse("bulletins:resolve", args=[_officers_answer(b).pk])
+    ),
+    "resolve_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:resolve", args=[_officers_answer(b).pk]), {"resolution": "Paired"}
+    ),
     "create": lambda client, b, ctx: client.get(reverse("bulletins:create")),
     "create_post": lambda client, b, ctx: client.post(
         reverse("bulletins:create"), _bulletin_form(ctx["precinct17"])
@@ -158,6 +259,21 @@ ACTIONS = {
     "lift": lambda client, b, ctx: client.get(reverse("bulletins:lift", args=[b.pk])),
     "remind": lambda client, b, ctx: client.get(reverse("bulletins:remind", args=[b.pk])),
     "remind_post": lambda client, b, ctx: client.post(reverse("bulletins:remind", args=[b.pk])),
+    "implemented_board": lambda client, b, ctx: client.get(
+        reverse("bulletins:implemented_board", args=[b.pk])
+    ),
+    "approvals": lambda client, b, ctx: client.get(reverse("bulletins:approvals")),
+    "submit": lambda client, b, ctx: client.post(reverse("bulletins:submit", args=[b.pk])),
+    "emergency": lambda client, b, ctx: client.get(reverse("bulletins:emergency", args=[b.pk])),
+    "approve": lambda client, b, ctx: client.post(reverse("bulletins:approve", args=[b.pk])),
+    "send_back": lambda client, b, ctx: client.get(reverse("bulletins:send_back", args=[b.pk])),
+    "send_back_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:send_back", args=[b.pk]), {"comment": "Name the side doors too."}
+    ),
+    "confirm": lambda client, b, ctx: client.post(reverse("bulletins:confirm", args=[b.pk])),
+    "lift_on_review": lambda client, b, ctx: client.get(
+        reverse("bulletins:lift_on_review", args=[b.pk])
+    ),
     "lift_post": lambda client, b, ctx: client.post(
         reverse("bulletins:lift", args=[b.pk]), {"reason": "Threat assessed as over."}
     ),

@@ -22,6 +22,8 @@ DEMO_ACCOUNTS = {
     "auxiliary@demo.test": ("officer", "auxiliary", "17th Precinct"),
     "sergeant@demo.test": ("supervisor", "sworn", "17th Precinct"),
     "admin@demo.test": ("admin", "sworn", "Metro Police Department"),
+    "commander@demo.test": ("supervisor", "sworn", "Manhattan South"),
+    "chief@demo.test": ("admin", "sworn", "Metro Police Department"),
 }
 
 
@@ -115,8 +117,10 @@ def test_seed_demo_publishes_the_story_bulletins_once(db):
 
     from bulletins.models import Bulletin, Recipient
 
-    titles = list(Bulletin.objects.filter(is_exercise=False).values_list("title", flat=True))
-    assert len(titles) == len(set(titles)) == 8
+    titles = list(
+        Bulletin.objects.published().filter(is_exercise=False).values_list("title", flat=True)
+    )
+    assert len(titles) == len(set(titles)) == 8  # and one draft awaiting approval
     drill = Bulletin.objects.get(is_exercise=True)
     assert drill.title == "Exercise: station-house lockdown drill"
     assert Recipient.objects.filter(bulletin=drill, acknowledged_at__isnull=False).count() >= 2
@@ -136,6 +140,44 @@ def test_seed_demo_publishes_the_story_bulletins_once(db):
 
 
 @pytest.mark.usefixtures("own_cache_keys")
+def test_seed_demo_sets_what_readers_sign_and_answer_once():
+    from bulletins.models import (
+        AgencyPolicy,
+        Bulletin,
+        BulletinTemplate,
+        CannotComplyReason,
+        Topic,
+    )
+
+    seed()
+    seed()
+
+    agency = Unit.objects.get(depth=1)
+    assert AgencyPolicy.objects.get(agency=agency).statement == AgencyPolicy.DEFAULT_STATEMENT
+    reasons = CannotComplyReason.objects.filter(agency=agency).order_by("position")
+    assert list(reasons.values_list("label", flat=True)) == [
+        "No partner available", "Equipment missing", "Other",
+    ]  # fmt: skip
+    topics = Topic.objects.filter(agency=agency).order_by("position")
+    assert list(topics.values_list("name", flat=True)) == [
+        "Patrol staffing", "Auxiliary deployment", "Station security", "Vehicle checks",
+        "Threat intelligence", "Crowd events",
+    ]  # fmt: skip
+    station = Bulletin.objects.get(title__startswith="Station houses:").versions.get()
+    assert (station.implemented_from, station.implemented_prompt) == (
+        "units",
+        "Armed officer posted at each public entrance",
+    )
+    pairing = Bulletin.objects.get(title__startswith="All officers paired").versions.get()
+    [check] = pairing.questions
+    assert check["question"] == "Can you work a post alone while this order is in force?"
+    assert check["choices"][check["answer"]] == "No - every post is paired"
+    template = BulletinTemplate.objects.get(name="All officers paired").versions.get()
+    assert template.questions == pairing.questions
+    station_template = BulletinTemplate.objects.get(name="Station-house security").versions.get()
+    assert station_template.implemented_from == "units"
+
+
 def test_seed_demo_enrols_all_five_demo_sign_ins_with_the_documented_secret():
     call_command("seed_demo", stdout=io.StringIO())
 
@@ -159,3 +201,21 @@ def test_seed_demo_tells_the_demo_totp_secret():
 
     assert "OFFICERSAFETYDEMOPORTALSECRET234" in out.getvalue()
     assert "JBSWY3DPEHPK3PXP" not in out.getvalue()
+
+
+def test_seed_demo_leaves_one_order_awaiting_the_commanders_approval():
+    from bulletins.models import Bulletin
+    from bulletins.services import approval
+
+    seed()
+    seed()
+
+    commander = User.objects.get(email="commander@demo.test")
+    waiting = list(approval.awaiting(commander))
+    assert [b.title for b in waiting] == [
+        "Manhattan South: guard station-house entrances on every tour"
+    ]
+    assert waiting[0].status == Bulletin.Status.DRAFT
+    assert waiting[0].issued_by.email == "sergeant@demo.test"
+    agency_wide = Bulletin.objects.get(title__startswith="All officers paired - no solo")
+    assert agency_wide.approved_by.email == "chief@demo.test"

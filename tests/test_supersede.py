@@ -131,10 +131,12 @@ def test_publication_is_refused_when_one_ended_meanwhile_and_nothing_changes(
 
 
 def test_publication_is_refused_when_one_is_no_longer_the_authors_to_lift(
-    sergeant, precinct17, precinct75, pairing_order
+    sergeant, admin, precinct17, precinct75, pairing_order
 ):
     draft = superseding_draft(sergeant, precinct17, [pairing_order])
     pairing_order.audience.update(unit=precinct75)  # now outside the sergeant's command
+    # ... and not his: an issuer keeps lifting their own (approval, issue 21)
+    Bulletin.objects.filter(pk=pairing_order.pk).update(issued_by=admin)
 
     with pytest.raises(ValidationError, match="You may not lift"):
         authoring.publish_bulletin(draft, by=sergeant, now=timezone.now())
@@ -482,7 +484,10 @@ def test_the_api_shows_only_visible_ids(
         ("sergeant75", "sergeant", False),  # another precinct's
     ],
 )
-def test_permission_rows(request, client, precinct17, precinct75, agency, persona, old_of, allowed):
+def test_permission_rows(
+    request, client, settings, precinct17, precinct75, agency, persona, old_of, allowed
+):
+    settings.APPROVAL_REQUIRED_FOR = "none"  # the admin's agency-wide order goes out alone
     author = request.getfixturevalue(persona)
     owner = request.getfixturevalue(old_of)
     old = published_bulletin(owner, precinct17 if old_of == "sergeant" else agency, title="Old")

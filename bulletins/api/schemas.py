@@ -6,10 +6,11 @@ from typing import Annotated
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ConfigDict
 
 from bulletins import cap, permissions
-from bulletins.models import Bulletin
+from bulletins.models import Bulletin, Response
+from bulletins.services.reading import statement_for
 
 MAX_ID = 2**31 - 1
 
@@ -87,6 +88,11 @@ class AudienceUnitOut(Schema):
     include_subtree: bool
 
 
+class QuestionOut(Schema):
+    question: str
+    choices: list[str] = Field(description="Answer with a choice's index (from 0).")
+
+
 class VersionOut(Schema):
     number: int
     title: str
@@ -102,10 +108,22 @@ class VersionOut(Schema):
     created_at: datetime
     created_by: str
     cap: str
+    statement: str = Field(description="What acknowledging this version signs.")
+    questions: list[QuestionOut] = Field(
+        description="The check of understanding: acknowledge with `answers`, all right."
+    )
 
     @staticmethod
     def resolve_created_by(version):
         return version.created_by.name
+
+    @staticmethod
+    def resolve_statement(version):
+        return statement_for(version.statement, version.bulletin.agency_id)
+
+    @staticmethod
+    def resolve_questions(version):
+        return [{"question": q["question"], "choices": q["choices"]} for q in version.questions]
 
     @staticmethod
     def resolve_cap(version, context):
@@ -169,6 +187,13 @@ class BulletinDetail(BulletinSummary):
 
 class AcknowledgeIn(Schema):
     version: int = Field(ge=1, le=MAX_ID, description="The version you were shown.")
+    answers: list[Annotated[int, Field(ge=0, le=3)]] | None = Field(
+        None,
+        max_length=3,
+        description="For a version with a check of understanding: the index of the chosen "
+        "choice for each question, in order. Every attempt is recorded; wrong answers are "
+        "refused (422, field answers) without saying which.",
+    )
 
 
 class AcknowledgementOut(Schema):
@@ -192,6 +217,66 @@ class AcknowledgementOut(Schema):
 class AcknowledgeOut(Schema):
     recorded: bool = Field(description="False when it was already recorded (idempotent).")
     acknowledgement: AcknowledgementOut
+
+
+class ResponseIn(Schema):
+    """My own answer to an Order in force addressed to me. There is no person field: an answer
+    is always the caller's (a request naming anyone, or any other field, is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Response.Kind
+    reason_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Cannot comply: one of the reasons (`/reasons`)."
+    )
+    detail: str = Field(
+        "", max_length=2000, description='Details (required for the reason "Other"), or the '
+        "optional note of an implemented report.",
+    )  # fmt: skip
+
+
+class ReasonOut(Schema):
+    id: int
+    label: str
+
+
+class ResponseOut(Schema):
+    id: int
+    bulletin_id: int
+    version: int
+    kind: Response.Kind
+    user_id: int
+    name: str
+    unit_id: int | None
+    unit: str | None
+    reason: str = Field(description="Cannot comply: the reason as the officer read it.")
+    detail: str
+    created_at: datetime
+    statement_hash: str
+    auth_method: str
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str
+
+    @staticmethod
+    def resolve_version(response):
+        return response.version.number
+
+    @staticmethod
+    def resolve_name(response):
+        return response.user.name
+
+    @staticmethod
+    def resolve_unit(response):
+        return response.unit.name if response.unit_id else None
+
+    @staticmethod
+    def resolve_reason(response):
+        return response.reason_label
+
+    @staticmethod
+    def resolve_resolved_by(response):
+        return response.resolved_by.name if response.resolved_by_id else None
 
 
 class AudienceIn(Schema):
@@ -246,12 +331,18 @@ class LiftIn(Schema):
 
 
 class CoverageOut(Schema):
-    """For an Order, outstanding and percent count acknowledgements; for a bulletin that asks
-    only to be read (Advisory, Information, Intelligence) they count who opened it."""
+    """For an Order, outstanding and percent count acknowledgements, and whoever answered
+    "cannot comply" without acknowledging is counted there, not as outstanding (acknowledged +
+    cannot_comply + outstanding = audience); for a bulletin that asks only to be read
+    (Advisory, Information, Intelligence) they count who opened it. `implemented` of
+    `implemented_required`: people, or units when one report per unit is asked."""
 
     audience: int
     opened: int
     acknowledged: int
+    cannot_comply: int
+    cannot_comply_open: int
+    cannot_comply_resolved: int
     outstanding: int
     percent: int
     earlier_version_only: int
@@ -259,3 +350,6 @@ class CoverageOut(Schema):
     within_15: int
     within_30: int
     within_60: int
+    implemented_from: str
+    implemented: int
+    implemented_required: int

@@ -9,13 +9,14 @@ from django.utils import timezone
 from ninja import Field, Path, Router, Status
 from ninja.pagination import PageNumberPagination, paginate
 
-from bulletins import permissions
+from bulletins import permissions, quiz
 from bulletins.api import schemas
 from bulletins.api.auth import require_fresh_sign_in
 from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
 from bulletins.forms import AmendForm, BulletinForm, LiftForm
-from bulletins.models import Bulletin, Receipt, Recipient
-from bulletins.services import authoring, clock, reading, tracking
+from bulletins.models import Bulletin, Receipt, Recipient, Response
+from bulletins.services import authoring, clock, reading, responses, tracking
+from portal.scope import scope_unit_ids
 
 router = Router()
 ERRORS = dict.fromkeys(ERROR_STATUSES, Error)
@@ -108,18 +109,84 @@ def bulletin_detail(request, bulletin_id: int = BulletinId):
     tags=["reading"],
 )
 def bulletin_acknowledge(request, payload: schemas.AcknowledgeIn, bulletin_id: int = BulletinId):
-    user = request.user
+    user, now = request.user, timezone.now()
     try:
-        recorded = reading.acknowledge(
-            bulletin_id, user=user, version_number=payload.version, now=timezone.now(),
-            request=request,
-        )  # fmt: skip
+        if payload.answers is None:
+            recorded = reading.acknowledge(
+                bulletin_id, user=user, version_number=payload.version, now=now, request=request
+            )
+        else:  # every attempt is recorded, whether or not the answers are right
+            passed, recorded = reading.answer_and_acknowledge(
+                bulletin_id, user=user, version_number=payload.version, answers=payload.answers,
+                now=now, request=request,
+            )  # fmt: skip
+            if not passed:
+                raise ValidationError({"answers": quiz.NOT_QUITE})
     except Bulletin.DoesNotExist:
         raise Http404 from None
+    except ValidationError as error:
+        if getattr(error, "code", None) in quiz.ANSWER_CODES:
+            raise ValidationError({"answers": error.messages}) from None
+        raise
     receipt = Receipt.objects.select_related("version").get(
         user=user, bulletin_id=bulletin_id, version__number=payload.version
     )
     return {"recorded": recorded, "acknowledgement": receipt}
+
+
+@router.get(
+    "/bulletins/{bulletin_id}/reasons",
+    response={200: list[schemas.ReasonOut], **ERRORS},
+    summary='The reasons I may give for "I cannot comply" to this bulletin',
+    tags=["reading"],
+)
+def cannot_comply_reasons(request, bulletin_id: int = BulletinId):
+    bulletin = _detail(request, bulletin_id)
+    return list(responses.reasons(bulletin))
+
+
+@router.post(
+    "/bulletins/{bulletin_id}/responses",
+    response={201: schemas.ResponseOut, **ERRORS},
+    summary='My answer to an Order: "cannot comply" (with a reason) or "implemented"',
+    tags=["reading"],
+)
+def bulletin_respond(request, payload: schemas.ResponseIn, bulletin_id: int = BulletinId):
+    user, now = request.user, timezone.now()
+    bulletin = get_object_or_404(Bulletin.objects.published(), pk=bulletin_id)
+    try:
+        if payload.kind == Response.Kind.CANNOT_COMPLY:
+            answer = responses.cannot_comply(
+                bulletin, user=user, reason=payload.reason_id, detail=payload.detail, now=now,
+                request=request,
+            )  # fmt: skip
+        else:
+            answer = responses.report_implemented(
+                bulletin, user=user, note=payload.detail, now=now, request=request
+            )
+    except Bulletin.DoesNotExist:
+        raise Http404 from None
+    return Status(201, _responses().get(pk=answer.pk))
+
+
+def _responses():
+    return Response.objects.select_related("version", "user", "unit", "resolved_by")
+
+
+@router.get(
+    "/bulletins/{bulletin_id}/responses",
+    response={200: list[schemas.ResponseOut], **ERRORS},
+    summary='"Cannot comply" and "implemented" answers from my scope (supervisors)',
+    tags=["authoring"],
+)
+@paginate(Pages)
+def bulletin_responses(request, bulletin_id: int = BulletinId):
+    user = request.user
+    bulletin = get_object_or_404(permissions.trackable_bulletins(user), pk=bulletin_id)
+    answers = _responses().filter(bulletin=bulletin).order_by("created_at", "id")
+    if not user.is_superuser:
+        answers = answers.filter(unit_id__in=scope_unit_ids(user))
+    return answers
 
 
 @router.get(

@@ -6,7 +6,9 @@ counters here decide which kept entries (`caching.feed`, `coverage`) are no long
   figures of that agency may show it;
 - `reader_changed(user, bulletin_id)`: the person opened or acknowledged something (their feed
   and banner), and where a recipient row changed, that bulletin's coverage figures too;
-- `recipients_changed(bulletin_id)`: people were told of the bulletin (its figures).
+- `recipients_changed(bulletin_id)`: people were told of the bulletin (its figures);
+- `readers_changed(user_ids)`: what each of these people is shown changed (the supervisors told
+  of a "cannot comply": their banner).
 """
 
 from portal import stamps
@@ -32,6 +34,14 @@ def reader_changed(user, bulletin_id=None):
     if bulletin_id is not None:
         counters.append(recipients_counter(bulletin_id))
     stamps.bump(*counters)
+
+
+def readers_changed(user_ids):
+    """What `reader_changed` forgets, for several people at once (one round trip): e.g. the
+    banner of the supervisors told of a "cannot comply"."""
+    counters = [reader_counter(pk) for pk in user_ids]
+    if counters:
+        stamps.bump(*counters)
 
 
 def recipients_changed(bulletin_id):

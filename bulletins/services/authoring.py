@@ -1,24 +1,36 @@
 """Drafting, publishing, amending and lifting bulletins."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 
-from bulletins import corrections, notifications, permissions
+from bulletins import conflicts, corrections, notifications, permissions, quiz
 from bulletins.caching import changes
 from bulletins.markup import render_markdown
-from bulletins.models import AudienceUnit, Bulletin, BulletinVersion, NotificationEvent, Recipient
+from bulletins.models import (
+    ApprovalStep,
+    AudienceUnit,
+    Bulletin,
+    BulletinVersion,
+    NotificationEvent,
+    Recipient,
+)
 from bulletins.services import reading
 from portal import audit, database
 from portal.celery import queue_after_commit
 from portal.models import Unit
 
 
-def _check_audience(by, targets):
+def _check_audience(by, targets, *, drafting=False):
+    """Drafting (and publishing after approval or in an emergency): any unit of the author's
+    agency where the approval rule applies; publishing alone: only units in their command."""
     if not targets:
         raise ValidationError({"audience": "Choose at least one unit."})
-    outside = [unit.name for unit, _ in targets if not permissions.can_author_for(by, unit)]
+    allowed = permissions.can_draft_for if drafting else permissions.can_author_for
+    outside = [unit.name for unit, _ in targets if not allowed(by, unit)]
     if outside:
         raise ValidationError({"audience": f"Outside your command: {', '.join(outside)}."})
 
@@ -80,7 +92,7 @@ def save_draft(
     """Create or update a draft. `targets` is [(unit, include_subtree), ...]; an end time and
     `until_further_notice` together are refused (no end time is ever dropped silently).
     `supersedes`: the bulletins its taking effect lifts (None: leave them as they are)."""
-    _check_audience(by, targets)
+    _check_audience(by, targets, drafting=True)
     _check_time_span(
         fields.get("effective_at"),
         fields.get("expires_at"),
@@ -100,7 +112,15 @@ def save_draft(
         if bulletin.status != Bulletin.Status.DRAFT:
             raise ValidationError("Published bulletins are changed by amending them.")
         action = "bulletin.update_draft"
+        if bulletin.approval == Bulletin.Approval.AWAITING:  # approvers see what they approve
+            bulletin.approval = Bulletin.Approval.NOT_NEEDED
+            ApprovalStep.objects.create(
+                bulletin=bulletin, action=ApprovalStep.Action.WITHDRAWN, by=by, at=now,
+                comment="Changed after it was submitted: submit it again.",
+            )  # fmt: skip
+            changes.bulletins_changed(bulletin.agency_id)  # the approvers' count
     _check_template_version(bulletin, fields.get("template_version"))
+    quiz.check(fields.get("questions", []))
     for name, value in fields.items():
         setattr(bulletin, name, value)
     bulletin.body_html = render_markdown(bulletin.body)
@@ -127,7 +147,7 @@ def _check_template_version(bulletin, version):
         raise ValidationError({"template_version": "That template has been archived."})
 
 
-def _new_version(bulletin, *, by, now, is_material, reason):
+def _new_version(bulletin, *, by, now, is_material, reason, approved_by=None):
     bulletin.version += 1
     if is_material:
         bulletin.ack_version = bulletin.version
@@ -144,6 +164,10 @@ def _new_version(bulletin, *, by, now, is_material, reason):
         expires_at=bulletin.expires_at,
         is_material=is_material,
         reason=reason,
+        statement=bulletin.statement,
+        implemented_from=bulletin.implemented_from,
+        implemented_prompt=bulletin.implemented_prompt,
+        questions=bulletin.questions,
         content_hash=BulletinVersion.hash_content(
             title=bulletin.title,
             instruction=bulletin.instruction,
@@ -153,6 +177,7 @@ def _new_version(bulletin, *, by, now, is_material, reason):
         ),
         created_at=now,
         created_by=by,
+        approved_by=approved_by,
     )
 
 
@@ -203,16 +228,60 @@ def write_recipients(pk, *, now):
     return told
 
 
+NEEDS_APPROVAL = (
+    "This bulletin needs a second person's approval: submit it for approval, or publish it in"
+    " an emergency with your reason."
+)
+
+
+def _check_second_person(bulletin, targets, *, by, approved_by, emergency_reason):
+    """Alone, `by` publishes only within their command and where no approval is needed; with
+    `approved_by` (who may approve it) or an emergency reason, anywhere they may draft."""
+    if approved_by is not None:
+        if not permissions.can_approve(approved_by, bulletin):
+            raise PermissionDenied
+        _check_audience(by, targets, drafting=True)
+    elif emergency_reason.strip():
+        _check_audience(by, targets, drafting=True)
+    elif permissions.needs_approval(by, targets, is_exercise=bulletin.is_exercise):
+        raise ValidationError(NEEDS_APPROVAL)
+    elif not permissions.can_author_for_all(by, [unit for unit, _ in targets]):
+        raise PermissionDenied
+    else:
+        _check_audience(by, targets)
+
+
+def _record_second_person(bulletin, *, now, approved_by, emergency_reason):
+    if approved_by is not None:
+        bulletin.approval = Bulletin.Approval.APPROVED
+        bulletin.approved_by, bulletin.approved_at = approved_by, now
+        return {"approved_by": approved_by.pk}
+    if emergency_reason.strip():
+        bulletin.approval = Bulletin.Approval.EMERGENCY
+        bulletin.emergency_reason = emergency_reason.strip()
+        due = now + timedelta(minutes=settings.EMERGENCY_REVIEW_MINUTES)
+        bulletin.emergency_review_due_at = due
+        return {"emergency": True, "emergency_reason": bulletin.emergency_reason}
+    return {}
+
+
 @transaction.atomic
-def publish_bulletin(bulletin, *, by, now):
+def publish_bulletin(bulletin, *, by, now, approved_by=None, emergency_reason=""):
+    """Publish a draft (now, or scheduled). Where the approval rule asks for a second person,
+    only with `approved_by` (`services.approval.approve` passes the approver) or with an
+    emergency reason (reviewed afterwards)."""
     bulletin = Bulletin.objects.select_for_update().get(pk=bulletin.pk)
     if bulletin.status != Bulletin.Status.DRAFT:
         raise ValidationError("This bulletin has already been published.")
     targets = bulletin.audience_targets()
-    if not permissions.can_author_for_all(by, [unit for unit, _ in targets]):
-        raise PermissionDenied
-    _check_audience(by, targets)
+    _check_second_person(
+        bulletin, targets, by=by, approved_by=approved_by, emergency_reason=emergency_reason
+    )
     _check_time_span(bulletin.effective_at, bulletin.expires_at, now, scheduling=True)
+    conflicts.check_before_publishing(bulletin, now=now)  # a higher order: the author's word
+    approval = _record_second_person(
+        bulletin, now=now, approved_by=approved_by, emergency_reason=emergency_reason
+    )
     bulletin.effective_at = bulletin.effective_at or now
     bulletin.status = (
         Bulletin.Status.SCHEDULED if bulletin.effective_at > now else Bulletin.Status.IN_FORCE
@@ -221,7 +290,9 @@ def publish_bulletin(bulletin, *, by, now):
     if bulletin.expires_at is None:
         bulletin.next_review_at = bulletin.effective_at + bulletin.review_interval
     bulletin.body_html = render_markdown(bulletin.body)
-    version = _new_version(bulletin, by=by, now=now, is_material=True, reason="")
+    version = _new_version(
+        bulletin, by=by, now=now, is_material=True, reason="", approved_by=approved_by
+    )
     members = bulletin.members()
     if fits_inline(members):
         told = add_recipients(bulletin, members, now=now)
@@ -231,8 +302,9 @@ def publish_bulletin(bulletin, *, by, now):
         queue_after_commit("bulletins.tasks.write_recipients_task", bulletin.pk)
     bulletin.save()
     audit.record(
-        "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told
-    )
+        "bulletin.publish", by=by, obj=bulletin, version=version.number, now=now, recipients=told,
+        **approval,
+    )  # fmt: skip
     scheduled = bulletin.status == Bulletin.Status.SCHEDULED  # lifts them when it takes effect
     lift_superseded(bulletin, by=by, now=now, check_only=scheduled)
     reading.acknowledge_as_author(bulletin, person=by, now=now)  # the issuer: acknowledged
@@ -241,15 +313,37 @@ def publish_bulletin(bulletin, *, by, now):
         notifications.queue_event(
             bulletin, NotificationEvent.Event.PUBLISHED, now=now, key=f"v{version.number}"
         )
+    conflicts.tell_higher_issuers(bulletin, now=now)
     return bulletin
 
 
+def amendment_needs_approval(bulletin, by, *, is_material):
+    """A material change to a bulletin that needed a second person needs one again, where the
+    rule asks it of `by`; corrections never do."""
+    return (
+        is_material
+        and bulletin.approval != Bulletin.Approval.NOT_NEEDED
+        and permissions.needs_approval(
+            by, bulletin.audience_targets(), is_exercise=bulletin.is_exercise
+        )
+    )
+
+
 @transaction.atomic
-def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
-    """A new version. Material: everyone must acknowledge again. Non-material: acks carry over."""
+def amend_bulletin(
+    bulletin, *, by, now, reason, is_material, approved_by=None, emergency_reason="", **fields
+):
+    """A new version. Material: everyone must acknowledge again. Non-material: acks carry over.
+    A material change that needs approval (`amendment_needs_approval`) only with `approved_by`
+    or an emergency reason, as for publication."""
     if not permissions.can_manage(by, bulletin):
         raise PermissionDenied
     bulletin = Bulletin.objects.select_for_update().get(pk=bulletin.pk)
+    if approved_by is not None and not permissions.can_approve(approved_by, bulletin):
+        raise PermissionDenied
+    second = approved_by is not None or emergency_reason.strip()
+    if not second and amendment_needs_approval(bulletin, by, is_material=is_material):
+        raise ValidationError(NEEDS_APPROVAL)
     if bulletin.state_at(now) not in Bulletin.LIVE_STATUSES:
         raise ValidationError("Only a bulletin that is scheduled or in force can be amended.")
     if not reason.strip():
@@ -265,7 +359,12 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
     bulletin.body_html = render_markdown(bulletin.body)
     if bulletin.expires_at is None and bulletin.next_review_at is None:
         bulletin.next_review_at = now + bulletin.review_interval
-    version = _new_version(bulletin, by=by, now=now, is_material=is_material, reason=reason)
+    approval = _record_second_person(
+        bulletin, now=now, approved_by=approved_by, emergency_reason=emergency_reason
+    )
+    version = _new_version(
+        bulletin, by=by, now=now, is_material=is_material, reason=reason, approved_by=approved_by
+    )
     bulletin.save()
     if is_material:  # whoever made the change counts as acknowledging the new version
         reading.acknowledge_as_author(
@@ -279,6 +378,7 @@ def amend_bulletin(bulletin, *, by, now, reason, is_material, **fields):
         now=now,
         material=is_material,
         reason=reason,
+        **approval,
     )
     if is_material and bulletin.state_at(now) == Bulletin.Status.IN_FORCE:
         notifications.queue_event(

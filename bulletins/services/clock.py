@@ -18,7 +18,7 @@ from django.utils import timezone
 from bulletins import notifications, permissions
 from bulletins.caching import changes
 from bulletins.models import Bulletin, NotificationEvent
-from bulletins.services import chasing
+from bulletins.services import approval, chasing, responses
 from bulletins.services.authoring import add_recipients, lift_superseded, write_recipients
 from portal import audit
 
@@ -43,6 +43,8 @@ def sweep(now):
         "review_requested": _each(_due_for_review(now), request_review, now),
         "review_overdue": _each(_review_overdue(now), flag_review_overdue, now),
         "reminders": chasing.chase(now),
+        "cannot_comply_escalated": responses.sweep_cannot_comply(now),
+        "emergency_late": approval.escalate_late_reviews(now),
         # A safety net: the task that writes recipient rows after publication was lost.
         "told": _each(Bulletin.objects.published().filter(
             recipients_written_at__isnull=True, published_at__lte=now), _write_recipients, now),

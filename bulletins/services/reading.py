@@ -4,21 +4,45 @@ Both are single conditional writes keyed on (person, version), so a double click
 once record one receipt.
 """
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
+from bulletins import quiz
 from bulletins.caching import changes
-from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient
+from bulletins.models import (
+    AgencyPolicy,
+    Bulletin,
+    BulletinVersion,
+    QuizAttempt,
+    Receipt,
+    Recipient,
+)
 from portal import audit, database
+from portal.models import User
 
-ACKNOWLEDGEMENT_STATEMENT = "I have read and understand this order."
+# What a reader signs when neither the version nor the agency's policy says otherwise.
+ACKNOWLEDGEMENT_STATEMENT = AgencyPolicy.DEFAULT_STATEMENT
 # What the receipt of someone who wrote the version says: they count as acknowledged from the
 # moment it was published (`acknowledge_as_author`), recorded as such, not as a signature.
 ISSUED_STATEMENT = "Issued this order: counted as acknowledged when it was published."
 AMENDED_STATEMENT = "Made this change to the order: counted as acknowledged when it was published."
+APPROVED_STATEMENT = "Approved this order: counted as acknowledged when it was published."
 AS_AUTHOR = "as-author"  # the receipt's auth_method: no sign-in signed it, the publication did
+
+
+def agency_statement(agency_id):
+    """The agency's default statement the reader signs."""
+    policy = AgencyPolicy.objects.filter(agency_id=agency_id).values_list("statement", flat=True)
+    return policy.first() or ACKNOWLEDGEMENT_STATEMENT
+
+
+def statement_for(statement, agency_id):
+    """What the reader of a version signs: its own statement, or the agency's default."""
+    return statement or agency_statement(agency_id)
 
 
 def _ensure_recipient(bulletin, user, now):
@@ -136,15 +160,17 @@ _ACKNOWLEDGE_SQL = (
 )  # fmt: skip
 
 
-# Everything a first acknowledgement writes, in one statement (PostgreSQL): the receipt, the
-# recipient's summary and the audit event (written by `audit.insert_each`, as `audit.record`
-# writes it) commit together or not at all. It writes nothing unless the person was told, the
-# bulletin is an Order in force and the version is one they may acknowledge, so a row means
-# every check of `_acknowledge_checked` passed.
-_ACKNOWLEDGE_AT_ONCE_SQL = (
-    """
-WITH target AS (
-    SELECT b.id AS bulletin_id, b.agency_id, v.id AS version_id, v.content_hash
+# Of both one-statement paths: the version `%(version)s` of the bulletin `%(bulletin)s`, one row
+# when the person was told, the bulletin is an Order in force of their agency and the version is
+# one they may acknowledge; `{check}` is the path's own condition on the version `v`.
+_TARGET_SQL = """target AS (
+    SELECT b.id AS bulletin_id, b.agency_id, v.id AS version_id, v.content_hash,
+           COALESCE(
+               NULLIF(v.statement, ''),
+               (SELECT p.statement FROM {policy} p WHERE p.agency_id = b.agency_id),
+               %(statement)s
+           ) AS statement,
+           {passed} AS passed
     FROM {bulletin} b
     JOIN {version} v ON v.bulletin_id = b.id AND v.number = %(version)s
     WHERE b.id = %(bulletin)s AND b.kind = %(order)s AND b.status = ANY(%(live)s)
@@ -154,13 +180,18 @@ WITH target AS (
       AND EXISTS (
           SELECT 1 FROM {recipient} r WHERE r.bulletin_id = b.id AND r.user_id = %(user)s
       )
-), receipt AS (
+      AND {check}
+)"""
+# The acknowledgement's receipt, recipient summary (`told`) and audit event(s), from the rows of
+# `target` whose `passed` holds; `{event}` is the audit INSERT.
+_RECEIPT_AND_EVENT_SQL = (
+    """receipt AS (
     INSERT INTO {receipt} """
     + _RECEIPT_COLUMNS
     + """
-    SELECT bulletin_id, version_id, %(user)s, %(now)s, %(now)s, %(statement)s, content_hash,
+    SELECT bulletin_id, version_id, %(user)s, %(now)s, %(now)s, statement, content_hash,
            %(auth_method)s, %(ip)s, %(user_agent)s
-    FROM target"""
+    FROM target WHERE passed"""
     + _RECEIPT_UPSERT
     + """    RETURNING 1
 ), told AS (
@@ -172,8 +203,59 @@ WITH target AS (
       AND EXISTS (SELECT 1 FROM receipt)
 ), event AS (
     {event}
+)"""
 )
+
+# Everything a first acknowledgement writes, in one statement (PostgreSQL): the receipt, the
+# recipient's summary and the audit event (written by `audit.insert_each`, as `audit.record`
+# writes it) commit together or not at all. It writes nothing unless the person was told, the
+# bulletin is an Order in force, the version is one they may acknowledge and, if the version
+# has a check of understanding, they passed it, so a row means every check of
+# `_acknowledge_checked` passed. The receipt records the version's statement (or the agency's).
+_ACKNOWLEDGE_AT_ONCE_SQL = (
+    "WITH "
+    + _TARGET_SQL.replace("{passed}", "TRUE").replace(
+        "{check}",
+        """(v.questions = '[]'::jsonb OR EXISTS (
+          SELECT 1 FROM {quiz_attempt} q
+          WHERE q.user_id = %(user)s AND q.version_id = v.id AND q.passed
+      ))""",
+    )
+    + ", "
+    + _RECEIPT_AND_EVENT_SQL
+    + """
 SELECT count(*) FROM receipt
+"""
+)
+# The check of understanding answered and the acknowledgement, in one statement: for a version
+# with questions and `%(answers)s` (a JSON array of choice indexes) that answer each of them
+# with one of its choices, the attempt (`passed`: every answer is the version's), its audit
+# event (as `answer_check` writes it) and, when passed, everything `_ACKNOWLEDGE_AT_ONCE_SQL`
+# writes. Returns (passed, receipts written), or no row when it wrote nothing.
+_ANSWER_AND_ACKNOWLEDGE_SQL = (
+    "WITH "
+    + _TARGET_SQL.replace(
+        "{passed}",
+        "jsonb_path_query_array(v.questions, '$[*].answer') = CAST(%(answers)s AS jsonb)",
+    ).replace(
+        "{check}",
+        """v.questions <> '[]'::jsonb
+      AND jsonb_array_length(v.questions) = jsonb_array_length(CAST(%(answers)s AS jsonb))
+      AND NOT EXISTS (
+          SELECT 1 FROM jsonb_array_elements(v.questions) WITH ORDINALITY AS q(item, n)
+          WHERE jsonb_array_length(q.item -> 'choices')
+                <= (CAST(%(answers)s AS jsonb) ->> CAST(q.n - 1 AS integer))::integer
+      )""",
+    )
+    + """, attempt AS (
+    INSERT INTO {quiz_attempt} (bulletin_id, version_id, user_id, answers, passed, created_at)
+    SELECT bulletin_id, version_id, %(user)s, CAST(%(answers)s AS jsonb), passed, %(now)s
+    FROM target
+    RETURNING passed
+), """
+    + _RECEIPT_AND_EVENT_SQL
+    + """
+SELECT passed, (SELECT count(*) FROM receipt) FROM attempt
 """
 )
 # Of the audit event, what the statement knows only per row of `target`.
@@ -181,7 +263,42 @@ _EVENT_FROM_TARGET = {
     "agency_id": "agency_id",
     "detail": "jsonb_build_object('content_hash', content_hash)",
 }
+# The audit events of an answered check: the attempt's, as `answer_check` records it, and the
+# acknowledgement's when the statement wrote it, as `_EVENT_FROM_TARGET` does.
+_ANSWER_EVENTS = """(
+    SELECT agency_id, 'bulletin.answer_check' AS action,
+           jsonb_build_object('passed', passed) AS detail
+    FROM target
+    UNION ALL
+    SELECT agency_id, 'bulletin.acknowledge', jsonb_build_object('content_hash', content_hash)
+    FROM target WHERE EXISTS (SELECT 1 FROM receipt)
+) AS events"""
+_EVENT_FROM_EVENTS = {"agency_id": "agency_id", "action": "action", "detail": "detail"}
 _MAX_VERSION = 2**31 - 1
+
+
+def _tables():
+    return {
+        "bulletin": Bulletin._meta.db_table,
+        "version": BulletinVersion._meta.db_table,
+        "recipient": Recipient._meta.db_table,
+        "receipt": Receipt._meta.db_table,
+        "policy": AgencyPolicy._meta.db_table,
+        "quiz_attempt": QuizAttempt._meta.db_table,
+    }
+
+
+def _target_params(bulletin_id, *, user, version_number, now):
+    return {
+        "bulletin": bulletin_id,
+        "version": version_number,
+        "user": user.pk,
+        "agency": user.agency_id,  # told, but moved to another agency since: not any more
+        "order": Bulletin.Kind.ORDER.value,
+        "live": [status.value for status in Bulletin.LIVE_STATUSES],
+        "now": now,
+        "statement": ACKNOWLEDGEMENT_STATEMENT,
+    }
 
 
 def _acknowledge_at_once(bulletin_id, *, user, version_number, now, request):
@@ -194,44 +311,43 @@ def _acknowledge_at_once(bulletin_id, *, user, version_number, now, request):
     event_sql, event_params = audit.insert_each(
         event, source="target WHERE EXISTS (SELECT 1 FROM receipt)", replace=_EVENT_FROM_TARGET
     )
-    tables = {
-        "bulletin": Bulletin._meta.db_table,
-        "version": BulletinVersion._meta.db_table,
-        "recipient": Recipient._meta.db_table,
-        "receipt": Receipt._meta.db_table,
-    }
     params = {
-        "bulletin": bulletin_id,
-        "version": version_number,
-        "user": user.pk,
-        "agency": user.agency_id,  # told, but moved to another agency since: not any more
-        "order": Bulletin.Kind.ORDER.value,
-        "live": [status.value for status in Bulletin.LIVE_STATUSES],
-        "now": now,
-        "statement": ACKNOWLEDGEMENT_STATEMENT,
+        **_target_params(bulletin_id, user=user, version_number=version_number, now=now),
         **evidence,
         **event_params,
     }
     with database.prepared_cursor() as cursor:
-        cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(event=event_sql, **tables), params)
+        cursor.execute(_ACKNOWLEDGE_AT_ONCE_SQL.format(event=event_sql, **_tables()), params)
         return cursor.fetchone()[0] == 1
 
 
-@transaction.atomic
-def _acknowledge_checked(bulletin, *, user, version_number, now, request):
-    """Every other case, checked one by one: True if this call recorded the acknowledgement,
-    False if it was already recorded; ValidationError saying why it cannot be."""
+def _check_acknowledgeable(bulletin, version_number, now):
     if not bulletin.requires_acknowledgement:
         raise ValidationError("Only Orders are acknowledged.")
     if bulletin.state_at(now) != Bulletin.Status.IN_FORCE:
         raise ValidationError("This bulletin is no longer in force.")
     if not bulletin.ack_version <= version_number <= bulletin.version:
         raise ValidationError("This order has changed since you opened it. Read the new version.")
-    version_id, content_hash = (
+
+
+@transaction.atomic
+def _acknowledge_checked(bulletin, *, user, version_number, now, request):
+    """Every other case, checked one by one: True if this call recorded the acknowledgement,
+    False if it was already recorded; ValidationError saying why it cannot be."""
+    _check_acknowledgeable(bulletin, version_number, now)
+    version_id, content_hash, statement, questions = (
         BulletinVersion.objects.filter(bulletin=bulletin, number=version_number)
-        .values_list("pk", "content_hash")
+        .values_list("pk", "content_hash", "statement", "questions")
         .get()
     )
+    acknowledged = Receipt.objects.filter(
+        user=user, version_id=version_id, acknowledged_at__isnull=False
+    )
+    if acknowledged.exists():
+        return False
+    passed = QuizAttempt.objects.filter(user=user, version_id=version_id, passed=True)
+    if questions and not passed.exists():
+        raise ValidationError(quiz.ANSWER_FIRST, code="quiz")
     if not Recipient.objects.filter(bulletin=bulletin, user=user).exists():
         _ensure_recipient(bulletin, user, now)  # moved in after publication: told now
     evidence, event = _evidence(user, bulletin.pk, version_number, now, request)
@@ -244,7 +360,7 @@ def _acknowledge_checked(bulletin, *, user, version_number, now, request):
                 user.pk,
                 connection.ops.adapt_datetimefield_value(now),
                 connection.ops.adapt_datetimefield_value(now),
-                ACKNOWLEDGEMENT_STATEMENT,
+                statement_for(statement, bulletin.agency_id),
                 content_hash,
                 evidence["auth_method"],
                 connection.ops.adapt_ipaddressfield_value(evidence["ip"]),
@@ -263,6 +379,106 @@ def _acknowledge_checked(bulletin, *, user, version_number, now, request):
     event.agency_id, event.detail = bulletin.agency_id, {"content_hash": content_hash}
     event.save(force_insert=True)
     return True
+
+
+@transaction.atomic
+def answer_check(bulletin, *, user, answers, now, request=None, version_number=None):
+    """Record `user`'s try at the check of understanding of version `version_number` (default:
+    the current one) of the Order `bulletin`: a QuizAttempt, passed or not, and its audit event.
+    Returns True when every answer was right (the acknowledgement may follow).
+
+    Raises Bulletin.DoesNotExist if it is not addressed to `user`, and ValidationError, with
+    nothing recorded, when it cannot be acknowledged, has no questions, or an answer is missing
+    or not one of the choices."""
+    if not bulletin.is_addressed_to(user):
+        raise Bulletin.DoesNotExist
+    number = bulletin.version if version_number is None else version_number
+    _check_acknowledgeable(bulletin, number, now)
+    version = BulletinVersion.objects.only("pk", "questions").get(bulletin=bulletin, number=number)
+    if not version.questions:
+        raise ValidationError("This order has no questions to answer.", code="no_questions")
+    passed = quiz.check_answers(version.questions, list(answers))
+    QuizAttempt.objects.create(
+        bulletin=bulletin, version=version, user=user, answers=list(answers), passed=passed,
+        created_at=now,
+    )  # fmt: skip
+    audit.record(
+        "bulletin.answer_check", by=user, obj=bulletin, version=number, now=now,
+        request=request, passed=passed,
+    )  # fmt: skip
+    changes.recipients_changed(bulletin.pk)  # the coverage figures count the wrong answers
+    return passed
+
+
+def answer_and_acknowledge(bulletin_id, *, user, version_number, answers, now, request=None):
+    """The check of understanding of version `version_number` answered and, when every answer
+    is right, that version acknowledged, in one go (the bulletin page's and the API's
+    acknowledgement with answers). Returns (passed, recorded): whether every answer was right,
+    and whether this call recorded the acknowledgement (False: wrong answers, or recorded
+    before). Every try is one attempt with its audit event, as `answer_check` records it.
+
+    Raises what `answer_check` and `acknowledge` raise (Bulletin.DoesNotExist when it is not
+    addressed to `user`; ValidationError with nothing recorded for an unanswered question or an
+    answer that is not a choice). Almost every call is a first answer of someone told, with an
+    answer for each question: one statement records it all; anything else takes the checked
+    way (`answer_check`, then `acknowledge`), which finds out why and says so."""
+    at_once = _answer_and_acknowledge_at_once(
+        bulletin_id, user=user, version_number=version_number, answers=answers, now=now,
+        request=request,
+    )  # fmt: skip
+    if at_once is not None:
+        passed, recorded = at_once
+    else:
+        bulletin = Bulletin.objects.published().get(pk=bulletin_id)
+        passed = answer_check(
+            bulletin, user=user, answers=answers, now=now, request=request,
+            version_number=version_number,
+        )  # fmt: skip
+        if not passed:
+            return False, False
+        return True, acknowledge(
+            bulletin_id, user=user, version_number=version_number, now=now, request=request
+        )
+    if recorded:
+        changes.reader_changed(user, bulletin_id)  # the figures too: they count the attempts
+    else:
+        changes.recipients_changed(bulletin_id)  # the coverage figures count wrong answers
+    return passed, recorded
+
+
+def _well_formed(answers):
+    """Whether `answers` could answer a check at all: one choice index per question."""
+    return (
+        isinstance(answers, list | tuple)
+        and 0 < len(answers) <= quiz.MAX_QUESTIONS
+        and all(type(answer) is int and 0 <= answer < quiz.MAX_CHOICES for answer in answers)
+    )
+
+
+def _answer_and_acknowledge_at_once(bulletin_id, *, user, version_number, answers, now, request):
+    """The common case of `answer_and_acknowledge` as a single statement, without loading the
+    bulletin: (passed, recorded) when it recorded the attempt; None means nothing was written
+    and nothing was decided. Only on PostgreSQL; elsewhere always None."""
+    if not database.is_postgresql() or not _well_formed(answers):
+        return None
+    if version_number is None or not 0 < version_number <= _MAX_VERSION:
+        return None
+    evidence, event = _evidence(user, bulletin_id, version_number, now, request)
+    event_sql, event_params = audit.insert_each(
+        event, source=_ANSWER_EVENTS, replace=_EVENT_FROM_EVENTS
+    )
+    params = {
+        **_target_params(bulletin_id, user=user, version_number=version_number, now=now),
+        "answers": json.dumps(list(answers)),
+        **evidence,
+        **event_params,
+    }
+    with database.prepared_cursor() as cursor:
+        cursor.execute(_ANSWER_AND_ACKNOWLEDGE_SQL.format(event=event_sql, **_tables()), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return row[0], row[1] == 1
 
 
 @transaction.atomic
@@ -318,9 +534,15 @@ def acknowledge_author_told_late(bulletin, *, now):
     if author is None or author.created_by is None:
         return False
     statement = ISSUED_STATEMENT if author.number == 1 else AMENDED_STATEMENT
-    return acknowledge_as_author(
+    recorded = acknowledge_as_author(
         bulletin, person=author.created_by, now=now, statement=statement, at=author.created_at
     )
+    if author.approved_by_id is not None:  # the second person, told only now as well
+        approver = User.objects.get(pk=author.approved_by_id)
+        acknowledge_as_author(
+            bulletin, person=approver, now=now, statement=APPROVED_STATEMENT, at=author.created_at
+        )
+    return recorded
 
 
 def record_restricted_view(

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
+from bulletins import quiz
 from bulletins.models import BulletinTemplate, TemplateVersion
 from portal import audit
 from portal.scope import MANAGE_PEOPLE, scope_root
@@ -14,6 +15,7 @@ from portal.scope import MANAGE_PEOPLE, scope_root
 CONTENT_FIELDS = (
     "title", "instruction", "body", "kind", "priority", "duration", "review_interval",
     "to_sworn", "to_auxiliary", "to_civilian", "supervisors_only",
+    "statement", "implemented_from", "implemented_prompt", "questions", "topic",
 )  # fmt: skip
 
 
@@ -64,6 +66,7 @@ def _name_taken_is_a_field_error():
 
 
 def _new_version(template, number, *, by, now, suggested_units, content):
+    quiz.check(content.get("questions", []))
     version = TemplateVersion.objects.create(
         template=template, number=number, created_at=now, created_by=by, **content
     )

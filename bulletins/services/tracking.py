@@ -13,6 +13,7 @@ from itertools import accumulate
 from django.db.models import (
     Case,
     Count,
+    Exists,
     F,
     Func,
     IntegerField,
@@ -20,21 +21,29 @@ from django.db.models import (
     When,
 )
 
-from bulletins.models import BulletinVersion, Recipient, Reminder
+from bulletins.models import Bulletin, BulletinVersion, Recipient, Reminder, Response
+from bulletins.services import answers_tracking
 from portal import database
 from portal.models import Unit, User
 
 BUCKETS = (15, 30, 60)
 TIMELINE_POINTS = 24
 MICROSECOND = timedelta(microseconds=1)
+ImplementedFrom = Bulletin.ImplementedFrom
+_FROM_SUPERVISORS = (ImplementedFrom.SUPERVISORS, ImplementedFrom.UNITS)
 
 
 def outstanding_q(bulletin):
     """Who is outstanding: of an Order, whoever has not acknowledged its current material
-    version; of a bulletin that asks only to be read (Advisory, Information, Intelligence),
-    whoever has not opened it."""
+    version nor answered "I cannot comply" (counted apart, see `Coverage`); of a bulletin that
+    asks only to be read (Advisory, Information, Intelligence), whoever has not opened it."""
     if not bulletin.requires_acknowledgement:
         return Q(first_opened_at__isnull=True)
+    cannot = answers_tracking.answers_of(bulletin, Response.Kind.CANNOT_COMPLY)
+    return not_acknowledged_q(bulletin) & ~Exists(cannot)
+
+
+def not_acknowledged_q(bulletin):
     return Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=bulletin.ack_version)
 
 
@@ -98,10 +107,19 @@ def tally(recipients, limits):
     )
 
 
+# What is counted per unit. Of an Order, each person told is in exactly one of: acknowledged,
+# cannot comply (not acknowledged; an open answer, or only resolved ones), outstanding.
+# "implemented" of "required": people, or for "units" one per unit (0 or 1 each).
+KEYS = ("audience", "opened", "acknowledged", "cannot_open", "cannot_resolved", "implemented",
+        "required")  # fmt: skip
+
+
 class Coverage:
-    """Every figure of one bulletin's coverage, from one `tally` (plus a count of the
-    outstanding on leave when anyone is on leave). `now` adds the timeline. Of a bulletin that
-    asks only to be read, "outstanding" and "percent" count who has not / has opened it."""
+    """Every figure of one bulletin's coverage, from one `tally` (plus, of an Order, the small
+    `answers_tracking.answer_tally`, the reporters when only supervisors report, the check of
+    understanding when it has one, and a count of the outstanding on leave when anyone is on
+    leave). `now` adds the timeline. Of a bulletin that asks only to be read, "outstanding"
+    and "percent" count who has not / has opened it."""
 
     def __init__(self, bulletin, recipients, *, now=None):
         self.bulletin = bulletin
@@ -111,47 +129,93 @@ class Coverage:
         self.timeline_at = timeline_limits(bulletin, now=now) if now is not None else []
         self.limits = sorted(set(self.marks + self.timeline_at))
         current = bulletin.ack_version
-        self.audience = self.opened = self.acknowledged = self.earlier = 0
+        self.earlier = 0
         self.by_version, self.by_unit = {}, {}
         in_slot = [0] * (len(self.limits) + 1)
         for unit_id, version, ack_slot, people, opened in tally(recipients, self.limits):
             is_current = version is not None and version >= current
-            self.audience += people
-            self.opened += opened
             self.by_version[version] = self.by_version.get(version, 0) + people
-            counts = self.by_unit.setdefault(unit_id, [0, 0, 0])
-            counts[0] += people
-            counts[1] += opened
+            counts = self._unit(unit_id)
+            counts["audience"] += people
+            counts["opened"] += opened
             if is_current:
-                self.acknowledged += people
-                counts[2] += people
+                counts["acknowledged"] += people
                 if ack_slot is not None:  # an acknowledgement always has its time
                     in_slot[ack_slot] += people
             elif version is not None:
                 self.earlier += people
+        if bulletin.requires_acknowledgement:
+            self._count_answers()
         # {limit: how many acknowledged the current version at or before it}
         self.by_limit = dict(zip(self.limits, accumulate(in_slot), strict=False))
+        self.totals = {key: sum(c[key] for c in self.by_unit.values()) for key in KEYS}
+        self.audience, self.opened = self.totals["audience"], self.totals["opened"]
+        self.acknowledged = self.totals["acknowledged"]
+
+    def _unit(self, unit_id):
+        return self.by_unit.setdefault(unit_id, dict.fromkeys(KEYS, 0))
+
+    def _count_answers(self):
+        answers = answers_tracking.answer_tally(self.bulletin, self.recipients)
+        for unit_id, is_current, has_open, has_cannot, reported, people in answers:
+            counts = self._unit(unit_id)
+            if has_cannot and not is_current:
+                counts["cannot_open" if has_open else "cannot_resolved"] += people
+            if reported:
+                counts["implemented"] += people
+        required = self.bulletin.implemented_from
+        reporters = (
+            answers_tracking.reporters_by_unit(self.recipients)
+            if required in _FROM_SUPERVISORS
+            else {}
+        )
+        for unit_id, counts in self.by_unit.items():
+            if required == ImplementedFrom.EVERYONE:
+                counts["required"] = counts["audience"]
+            elif required == ImplementedFrom.SUPERVISORS:
+                counts["required"] = reporters.get(unit_id, 0)
+            elif required == ImplementedFrom.UNITS:
+                counts["required"] = min(reporters.get(unit_id, 0), 1)
+            # A report by someone no longer asked (their role changed) is not counted.
+            counts["implemented"] = min(counts["implemented"], counts["required"])
 
     def summary(self, *, on_leave=True):
         """The headline figures; `on_leave=False` leaves out the outstanding on leave (a
         query of its own, see `outstanding_on_leave`)."""
+        totals, bulletin = self.totals, self.bulletin
         audience, acknowledged = self.audience, self.acknowledged
-        done = acknowledged if self.bulletin.requires_acknowledgement else self.opened
+        done = acknowledged if bulletin.requires_acknowledgement else self.opened
+        cannot = totals["cannot_open"] + totals["cannot_resolved"]
+        outstanding = audience - done - cannot
         figures = {
-            "asks_acknowledgement": self.bulletin.requires_acknowledgement,
+            "asks_acknowledgement": bulletin.requires_acknowledgement,
             "audience": audience,
             "opened": self.opened,
             "acknowledged": acknowledged,
             "earlier_version_only": self.earlier,
-            "outstanding": audience - done,
+            "cannot_comply": cannot,
+            "cannot_comply_open": totals["cannot_open"],
+            "cannot_comply_resolved": totals["cannot_resolved"],
+            "outstanding": outstanding,
             "percent": _percent(done, audience),
             "read_percent": _percent(self.opened, audience),
+            "implemented_from": bulletin.implemented_from if bulletin.requires_acknowledgement
+            else ImplementedFrom.NOBODY,
+            "implemented": totals["implemented"],
+            "implemented_required": totals["required"],
+            "implemented_percent": _percent(totals["implemented"], totals["required"]),
+            "not_reported": totals["required"] - totals["implemented"],
+            "quiz": (
+                answers_tracking.quiz_figures(bulletin, self.recipients)
+                if bulletin.requires_acknowledgement and bulletin.questions
+                else None
+            ),
             "on_leave": (
-                outstanding_on_leave(self.bulletin, self.recipients)
-                if on_leave and audience > done
+                outstanding_on_leave(bulletin, self.recipients)
+                if on_leave and outstanding
                 else 0
             ),
-        }
+        }  # fmt: skip
         for minutes, mark in zip(BUCKETS, self.marks, strict=True):
             figures[f"within_{minutes}"] = self.by_limit[mark]
         return figures
@@ -171,10 +235,7 @@ class Coverage:
         """Counts per unit, rolled up the tree (borough -> precinct -> squad):
         [{unit, depth, ..., "own": the counts of the people told in the unit itself}]."""
         return _roll_up(
-            {
-                unit_id: {"audience": told, "opened": opened, "acknowledged": acknowledged}
-                for unit_id, (told, opened, acknowledged) in self.by_unit.items()
-            },
+            self.by_unit,
             done="acknowledged" if self.bulletin.requires_acknowledgement else "opened",
         )
 
@@ -211,11 +272,16 @@ def _percent(part, whole):
 
 
 def _counted(counts, done):
-    """Counts with what is outstanding and the share done ("acknowledged" or "opened")."""
+    """Counts with what is outstanding and the share done ("acknowledged" or "opened"); of an
+    Order, whoever answered "cannot comply" and has not acknowledged is not outstanding but
+    counted apart, so that acknowledged + cannot comply + outstanding = told."""
+    cannot = counts["cannot_open"] + counts["cannot_resolved"]
     return {
         **counts,
-        "outstanding": counts["audience"] - counts[done],
+        "cannot_comply": cannot,
+        "outstanding": counts["audience"] - counts[done] - cannot,
         "percent": _percent(counts[done], counts["audience"]),
+        "not_reported": counts["required"] - counts["implemented"],
     }
 
 
@@ -228,19 +294,19 @@ def _roll_up(direct, *, done="acknowledged"):
         path[:end] for path in paths for end in range(Unit.steplen, len(path) + 1, Unit.steplen)
     }
     tree = {unit.path: unit for unit in Unit.objects.filter(path__in=ancestors).order_by("path")}
-    totals = {path: {"audience": 0, "opened": 0, "acknowledged": 0} for path in tree}
+    totals = {path: dict.fromkeys(KEYS, 0) for path in tree}
     for unit in units:
         counts = direct[unit.pk]
         for end in range(Unit.steplen, len(unit.path) + 1, Unit.steplen):
-            for key in ("audience", "opened", "acknowledged"):
-                totals[unit.path[:end]][key] += counts[key]
-    none = {"audience": 0, "opened": 0, "acknowledged": 0}
+            for key in KEYS:
+                totals[unit.path[:end]][key] += counts.get(key, 0)
+    none = dict.fromkeys(KEYS, 0)
     return [
         {
             "unit": unit,
             "depth": unit.depth,
             **_counted(totals[path], done),
-            "own": _counted(direct.get(unit.pk, none), done),
+            "own": _counted({**none, **direct.get(unit.pk, none)}, done),
         }
         for path, unit in tree.items()
     ]

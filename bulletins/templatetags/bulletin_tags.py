@@ -135,7 +135,7 @@ def obligation_at(recipient, now):
 
 UNIT_ROW = (
     '<tr class="depth-{}"><th scope="row">{}</th><td>{}</td><td>{}</td><td>{} ({}%)</td>'
-    "<td>{}</td></tr>"
+    "<td>{}</td><td>{}</td>{}</tr>"
 )
 OUTSTANDING_LINK = (
     '<a href="{}?unit={}">{}<span class="visually-hidden"> not yet acknowledged in {}</span></a>'
@@ -143,10 +143,11 @@ OUTSTANDING_LINK = (
 
 
 @register.simple_tag
-def unit_rows(rows, outstanding_url):
-    """The rows of a coverage table by unit, each outstanding count linking to who it is. An
-    agency has a hundred units or more: built here rather than in a template loop (a third of
-    the dashboard's rendering time)."""
+def unit_rows(rows, outstanding_url, implemented=False):
+    """The rows of a coverage table by unit, each outstanding count linking to who it is (then
+    who cannot comply, and with `implemented` how many reported it implemented of those asked).
+    An agency has a hundred units or more: built here rather than in a template loop (a third
+    of the dashboard's rendering time)."""
 
     def outstanding(row):
         if not row["outstanding"]:
@@ -155,12 +156,17 @@ def unit_rows(rows, outstanding_url):
             OUTSTANDING_LINK, outstanding_url, row["unit"].pk, row["outstanding"], row["unit"].name
         )
 
+    def reported(row):
+        if not implemented:
+            return ""
+        return format_html("<td>{} of {}</td>", row.get("implemented", 0), row.get("required", 0))
+
     return format_html_join(
         "\n",
         UNIT_ROW,
         (
             (row["depth"], row["unit"].name, row["audience"], row["opened"], row["acknowledged"],
-             row["percent"], outstanding(row))
+             row["percent"], row.get("cannot_comply", 0), outstanding(row), reported(row))
             for row in rows
         ),
     )  # fmt: skip

@@ -131,7 +131,9 @@ def fill_in_an_order(page):
     """What a supervisor writes, so the README's picture of the form is not blank."""
     page.get_by_label("Title").fill("Auxiliary officers off the street until further notice")
     page.get_by_label("Instructions").fill("Auxiliary officers work inside station houses only.")
-    page.get_by_label("Body").fill("No auxiliary patrols, posts or traffic duty from tonight.")
+    page.get_by_label("Body", exact=True).fill(
+        "No auxiliary patrols, posts or traffic duty from tonight."
+    )
     page.get_by_label("Priority").select_option(label="Officer safety - immediate")
     units = page.get_by_role("group", name="Units (with all the units under them)")
     units.get_by_label("Manhattan South", exact=True).check()
@@ -148,8 +150,8 @@ def assert_uses_the_width(page):
     table = page.locator(".unit-breakdown").first.bounding_box()
     assert content["width"] >= 0.9 * DESKTOP["width"], content
     assert table["width"] >= 0.85 * DESKTOP["width"], table
-    assert figures.count() == 4
-    assert len(tops) == 1, "the four figures sit side by side"
+    assert figures.count() == 5  # told, opened, acknowledged, cannot comply, outstanding
+    assert len(tops) == 1, "the five figures sit side by side"
 
 
 def test_keyboard_alone_skip_link_visible_focus_and_acknowledge(story, officer, as_person):

@@ -19,7 +19,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from bulletins import permissions
-from portal.models import User
+from portal.models import Unit, User
 from tests.browser.conftest import PHONE, axe_violations
 from tests.browser.test_accessibility import LAYOUT_FACTS, MIN_TEXT_PX
 from tests.factories import PASSWORD, UserFactory
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Distinct URLs visited per route (URL name): two, but every bulletin of the story (in force,
 # amended, with an attachment, lifted, ended) and the coverage of several.
 PER_ROUTE_DEFAULT = 2
-PER_ROUTE = {"bulletins:detail": 10, "bulletins:coverage": 4}
+PER_ROUTE = {"bulletins:detail": 12, "bulletins:coverage": 4}
 MAX_PAGES = 120  # a runaway crawl fails instead of running for minutes
 
 # Not pages: sign-out, downloads (CSV, XML, Atom, attachments, recovery codes), the API and the
@@ -72,7 +72,12 @@ SUPERVISING = EVERYONE | {
     "bulletins:remind",
     "bulletins:drafts",
     "bulletins:exercises",
+    "bulletins:approvals",
+    "bulletins:implemented_board",
 }
+# Answering back: "I cannot comply" on every Order; "Report implemented" and resolving.
+ANSWERING = {"bulletins:cannot_comply"}
+CHAIN = ANSWERING | {"bulletins:implemented", "bulletins:resolve"}
 # Route names the crawl must reach for each role.
 PEOPLE = {
     "people",
@@ -87,18 +92,45 @@ PEOPLE = {
 }
 # The admins' Templates pages (a superuser with no agency of his own creates none).
 TEMPLATES = {"bulletins:templates", "bulletins:template_edit"}
+# The admins' Agency lists page (default statement, reasons for "cannot comply", topics).
+AGENCY_LISTS = {"bulletins:agency_lists"}
+# An approver's pages behind Awaiting approval (the sergeant's order to his borough).
+APPROVING = {"bulletins:send_back", "bulletins:lift_on_review"}
 MUST_REACH = {
-    "officer": EVERYONE,
-    "auxiliary": EVERYONE,
-    "sergeant": SUPERVISING,
-    "admin": SUPERVISING | PEOPLE | TEMPLATES | {"audit:events", "bulletins:template_create"},
-    "superuser": SUPERVISING | PEOPLE | TEMPLATES | {"audit:events"},
+    "officer": EVERYONE | ANSWERING,
+    "auxiliary": EVERYONE | ANSWERING,
+    "sergeant": SUPERVISING | CHAIN,
+    "admin": SUPERVISING
+    | PEOPLE
+    | TEMPLATES
+    | AGENCY_LISTS
+    | APPROVING
+    | ANSWERING
+    | {"audit:events", "bulletins:template_create", "bulletins:resolve"},
+    "superuser": SUPERVISING | PEOPLE | TEMPLATES | AGENCY_LISTS | {"audit:events"},
     "auditor": EVERYONE | {"audit:events"},
 }
 
 LINKS = """() => Array.from(document.querySelectorAll('a[href]'))
   .filter(a => !a.hasAttribute('download'))
   .map(a => a.href)"""
+
+
+def _checked_order(sergeant, precinct17, now):
+    """An Order with a check of understanding and its own statement: the questions above
+    Acknowledge on the bulletin page, and the agency's lists for the admin's page."""
+    from bulletins.models import CannotComplyReason, Topic
+    from tests.factories import published_bulletin
+
+    check = [{"question": "Can you work a post alone while this order is in force?",
+              "choices": ["Yes, if my sergeant agrees", "No - every post is paired"],
+              "answer": 1}]  # fmt: skip
+    published_bulletin(
+        sergeant, precinct17, now=now - timedelta(minutes=15), questions=check,
+        title="Foot posts paired from the next tour", statement="I will not work a post alone.",
+    )  # fmt: skip
+    CannotComplyReason.objects.get_or_create(agency=Unit.objects.get(path=precinct17.agency_path), label="Other")
+    Topic.objects.create(agency=Unit.objects.get(path=precinct17.agency_path), name="Crowd events", is_archived=True)
 
 
 def route_of(path):
@@ -273,6 +305,17 @@ def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuse
         expires_at=story["vehicles"].expires_at + timedelta(days=1),
     )
     chasing.send_manual_reminder(story["pairing"], by=admin, now=now - timedelta(minutes=30))
+    # The second pair of eyes: one draft awaiting approval, one emergency awaiting review.
+    from bulletins.services import approval
+
+    borough = Unit.objects.get_parent(precinct17)
+    waiting = draft_bulletin(sergeant, borough, title="Manhattan South: guard the entrances")
+    approval.submit_for_approval(waiting, by=sergeant, now=now - timedelta(minutes=20))
+    urgent = draft_bulletin(sergeant, borough, title="Manhattan South: no solo cars tonight")
+    approval.publish_in_emergency(
+        urgent, by=sergeant, now=now - timedelta(minutes=10), reason="Shots fired at a car."
+    )
+    _answers(story, officer, sergeant, now)
 
     draft = draft_bulletin(
         admin, precinct17, now=now - timedelta(hours=1), title="Wanted: photo of the suspect"
@@ -328,7 +371,60 @@ def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuse
         title="Draft: body cameras on for every stop",
         instruction="Switch the body camera on before every stop.",
     )
-    return {**story, "amended": amended, "draft": draft}
+    _checked_order(sergeant, precinct17, now)
+    superseded, superseding = _related_orders(story, sergeant, precinct17, now)
+    return {**story, "amended": amended, "draft": draft, "superseded": superseded,
+            "superseding": superseding}  # fmt: skip
+
+
+def _answers(story, officer, sergeant, now):
+    """Answering back: the officer cannot comply with the pairing order (open) and could not
+    with the vehicle checks (resolved); the sergeant is asked to report the vehicle checks
+    implemented."""
+    from bulletins.models import Bulletin, BulletinVersion, CannotComplyReason
+    from bulletins.services import responses
+
+    vehicles = story["vehicles"]
+    asked = {"implemented_from": "supervisors", "implemented_prompt": "Every car checked"}
+    Bulletin.objects.filter(pk=vehicles.pk).update(**asked)
+    BulletinVersion.objects.filter(bulletin=vehicles).update(**asked)
+    vehicles.refresh_from_db()
+    agency = story["pairing"].agency
+    reason, _ = CannotComplyReason.objects.get_or_create(
+        agency=agency, label="No partner available"
+    )
+    responses.cannot_comply(story["pairing"], user=officer, reason=reason, detail="Partner sick",
+                            now=now - timedelta(minutes=15))  # fmt: skip
+    answer = responses.cannot_comply(vehicles, user=officer, reason=reason, detail="",
+                                     now=now - timedelta(minutes=40))  # fmt: skip
+    responses.resolve(answer, by=sergeant, resolution="Paired with P.O. Diaz",
+                      now=now - timedelta(minutes=30))  # fmt: skip
+
+
+def _related_orders(story, sergeant, precinct17, now):
+    """A superseding pair, the superseding order also the lower of a topic pair: a precinct
+    order on Patrol staffing under the department's pairing order (the overview lists it)."""
+    from bulletins.models import Bulletin, Topic
+    from bulletins.services import authoring
+    from tests.factories import draft_bulletin, published_bulletin
+
+    staffing, _ = Topic.objects.get_or_create(
+        agency=story["pairing"].agency, name="Patrol staffing"
+    )
+    Bulletin.objects.filter(pk=story["pairing"].pk).update(topic=staffing)
+    superseded = published_bulletin(
+        sergeant, precinct17, now=now - timedelta(hours=4),
+        title="Foot posts: radio check every 30 minutes",
+    )  # fmt: skip
+    superseding = authoring.publish_bulletin(
+        draft_bulletin(
+            sergeant, precinct17, now=now - timedelta(minutes=90),
+            title="17th Precinct: paired foot posts on Fifth Avenue",
+            topic=staffing, does_not_relax=True, supersedes=[superseded],
+        ),
+        by=sergeant, now=now - timedelta(minutes=90),
+    )  # fmt: skip
+    return superseded, superseding
 
 
 @pytest.mark.parametrize("role", list(MUST_REACH))
@@ -350,6 +446,10 @@ def test_every_page_a_role_can_reach_loads_fits_a_phone_and_passes_axe(
     for route, path in visited:
         print(f"  {route or 'no such page':32} {path}")
     assert problems == [], f"{role}:\n" + "\n".join(problems)
+    if role in ("officer", "sergeant", "admin"):  # both pages of the superseding pair
+        paths = {path for _, path in visited}
+        for name in ("superseded", "superseding"):
+            assert reverse("bulletins:detail", args=[crawl_story[name].pk]) in paths, name
     reached = {route for route, _ in visited}
     expected = MUST_REACH[role]
     assert expected - reached == set(), f"{role} never reached {sorted(expected - reached)}"

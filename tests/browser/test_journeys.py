@@ -49,7 +49,9 @@ def test_sergeant_publishes_an_order_and_the_officer_acknowledges_it_without_rel
     desk.get_by_role("link", name="New bulletin").click()
     desk.get_by_label("Title").fill(title)
     desk.get_by_label("Instructions").fill("Work in pairs. No solo posts.")
-    desk.get_by_label("Body").fill("Effective immediately, **all** officers are paired.")
+    desk.get_by_label("Body", exact=True).fill(
+        "Effective immediately, **all** officers are paired."
+    )
     desk.get_by_label("Kind").select_option(label="Order")
     desk.get_by_label("Priority").select_option(label="Officer safety - immediate")
     units = desk.get_by_role("group", name="Units (with all the units under them)")
@@ -96,11 +98,11 @@ def test_an_officer_of_another_precinct_does_not_see_the_order_and_gets_the_404_
 
 
 def test_a_material_amendment_asks_the_officer_to_acknowledge_again_and_shows_the_change(
-    as_person, admin, agency, officer, screenshot
+    as_person, admin, manhattan, officer, screenshot
 ):
-    order = published_bulletin(
+    order = published_bulletin(  # to a borough: agency-wide, the change would need approval
         admin,
-        agency,
+        manhattan,
         title="All officers paired - no solo posts until further notice",
         instruction="Work in pairs. No solo posts.",
     )

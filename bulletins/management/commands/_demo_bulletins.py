@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from bulletins.models import Bulletin, BulletinTemplate
-from bulletins.services import authoring, reading, templates
+from bulletins.models import AgencyPolicy, Bulletin, BulletinTemplate, CannotComplyReason, Topic
+from bulletins.services import approval, authoring, reading, templates
 from portal.models import Unit
 
 ORDER, ADVISORY, INTELLIGENCE = "order", "advisory", "intelligence"
@@ -82,6 +82,72 @@ STORY = (
 )  # fmt: skip
 
 
+# What the reader signs and answers, by story title (and template name): the station-house
+# order asks each precinct for an "Implemented" report, the pairing order checks understanding.
+STATION_HOUSE_REPORT = {
+    "implemented_from": "units",
+    "implemented_prompt": "Armed officer posted at each public entrance",
+}
+PAIRING_CHECK = {
+    "questions": [
+        {
+            "question": "Can you work a post alone while this order is in force?",
+            "choices": ["Yes, if my sergeant agrees", "No - every post is paired"],
+            "answer": 1,
+        }
+    ]
+}
+RESPONSE_SETTINGS = {
+    "All officers paired - no solo posts until further notice": PAIRING_CHECK,
+    "Station houses: armed officer posted at every entrance": STATION_HOUSE_REPORT,
+    "All officers paired": PAIRING_CHECK,  # the templates, by name
+    "Station-house security": STATION_HOUSE_REPORT,
+}
+REASONS = ("No partner available", "Equipment missing", "Other")
+TOPICS = (
+    "Patrol staffing", "Auxiliary deployment", "Station security", "Vehicle checks",
+    "Threat intelligence", "Crowd events",
+)  # fmt: skip
+
+
+def seed_agency_lists(agency):
+    """The agency's default statement, reasons for "I cannot comply" and topics (those it does
+    not have yet)."""
+    AgencyPolicy.objects.get_or_create(agency=agency)
+    for position, label in enumerate(REASONS):
+        CannotComplyReason.objects.get_or_create(
+            agency=agency, label=label, defaults={"position": position}
+        )
+    for position, name in enumerate(TOPICS):
+        Topic.objects.get_or_create(agency=agency, name=name, defaults={"position": position})
+
+
+# The topic of each story bulletin (by title) and template (by name). The borough's 36-hour
+# pairing is under the department's pairing order: its author said it does not relax it, and
+# the command overview shows the pair.
+TOPIC_OF = {
+    "All officers paired - no solo posts until further notice": "Patrol staffing",
+    "Patrols paired for 36 hours": "Patrol staffing",
+    "Auxiliary officers: do not report for field patrol": "Auxiliary deployment",
+    "Supervisors: do not assign auxiliary officers to patrol": "Auxiliary deployment",
+    "Station houses: armed officer posted at every entrance": "Station security",
+    "Check department vehicles for sabotage before every tour": "Vehicle checks",
+    "Threats against officers on social media": "Threat intelligence",
+    "Protests planned this weekend": "Crowd events",
+    "All officers paired": "Patrol staffing",
+    "Auxiliaries off patrol": "Auxiliary deployment",
+    "Station-house security": "Station security",
+    "Vehicle check": "Vehicle checks",
+    "Social-media threat": "Threat intelligence",
+}
+DOES_NOT_RELAX = {"Patrols paired for 36 hours"}
+
+
+def topic_fields(agency, title):
+    topic = Topic.objects.filter(agency=agency, name=TOPIC_OF.get(title)).first()
+    return {"topic": topic, "does_not_relax": title in DOES_NOT_RELAX} if topic else {}
+
+
 # The audience of a story bulletin or template before its own narrowing (`audience`).
 EVERY_MEMBER = {
     "to_sworn": True, "to_auxiliary": True, "to_civilian": True, "supervisors_only": False,
@@ -109,12 +175,42 @@ def seed_bulletins(agency, people, *, now):
             effective_at=None,
             expires_at=now + timedelta(hours=hours) if hours else None,
             **fields,
+            **RESPONSE_SETTINGS.get(title, {}),
+            **topic_fields(agency, title),
         )
-        authoring.publish_bulletin(draft, by=people[issuer], now=now)
+        needed = approval.approval_needed(draft, people[issuer])  # agency-wide: the chief's
+        approver = people["chief"] if needed else None
+        authoring.publish_bulletin(draft, by=people[issuer], now=now, approved_by=approver)
         published += 1
     if EXERCISE_TITLE not in existing:
         published += seed_exercise(agency, people, now=now)
+    if AWAITING_TITLE not in existing:
+        seed_awaiting_approval(agency, people, now=now)
     return published
+
+
+AWAITING_TITLE = "Manhattan South: guard station-house entrances on every tour"
+
+
+def seed_awaiting_approval(agency, people, *, now):
+    """The 17th's sergeant writes to the whole borough, beyond his command: it waits for the
+    borough commander's approval (the Awaiting approval page has one after `make run`)."""
+    sergeant = people["sergeant"]
+    draft = authoring.save_draft(
+        by=sergeant,
+        targets=[(_unit(agency, ("Manhattan South",)), True)],
+        now=now,
+        title=AWAITING_TITLE,
+        instruction="Post an armed officer in the doorway of every station house, every tour.",
+        body="After the attack in Dallas, an armed guard stands in the doorway of the 17th "
+        "Precinct. Every station house in the borough does the same from the next tour.",
+        kind=ORDER,
+        priority=IMMEDIATE,
+        effective_at=None,
+        expires_at=None,
+        **EVERY_MEMBER,
+    )
+    approval.submit_for_approval(draft, by=sergeant, now=now)
 
 
 EXERCISE_TITLE = "Exercise: station-house lockdown drill"
@@ -225,6 +321,8 @@ def seed_templates(agency, people, *, now):
             duration=timedelta(hours=hours) if hours else None,
             review_interval=timedelta(hours=72),
             **classes,
+            **RESPONSE_SETTINGS.get(name, {}),
+            topic=topic_fields(agency, name).get("topic"),
         )
         created += 1
     return created

@@ -7,7 +7,11 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from bulletins.management.commands._demo_bulletins import seed_bulletins, seed_templates
+from bulletins.management.commands._demo_bulletins import (
+    seed_agency_lists,
+    seed_bulletins,
+    seed_templates,
+)
 from portal import mfa, roster, roster_rows
 from portal.models import Unit, User
 from portal.units import ensure_units, unit_key
@@ -45,6 +49,9 @@ DEMO_PEOPLE = (
     ("sergeant@demo.test", "Dan Kowalski", "3310", "Sergeant", "sworn", "supervisor",
      ("Manhattan South", "17th Precinct")),
     ("admin@demo.test", "Patricia Reyes", "0412", "Deputy Chief", "sworn", "admin", ()),
+    ("commander@demo.test", "Insp. Ray Donovan", "2050", "Deputy Inspector", "sworn",
+     "supervisor", ("Manhattan South",)),
+    ("chief@demo.test", "Gerald Moran", "0001", "Chief of Department", "sworn", "admin", ()),
 )  # fmt: skip
 FIRST_NAMES = (
     "James", "Maria", "Michael", "Aisha", "Robert", "Jennifer", "David", "Keisha", "Joseph",
@@ -185,6 +192,7 @@ class Command(BaseCommand):
         people = seed_people(password_hash)
         seed_mfa()
         generated = seed_generated_officers(officers, password_hash)
+        seed_agency_lists(agency)
         published = seed_bulletins(agency, demo_people(), now=timezone.now())
         seed_templates(agency, demo_people(), now=timezone.now())
         self.report(agency, units_created, people, generated)
