@@ -129,8 +129,9 @@ def _checked_order(sergeant, precinct17, now):
         sergeant, precinct17, now=now - timedelta(minutes=15), questions=check,
         title="Foot posts paired from the next tour", statement="I will not work a post alone.",
     )  # fmt: skip
-    CannotComplyReason.objects.get_or_create(agency=Unit.objects.get(path=precinct17.agency_path), label="Other")
-    Topic.objects.create(agency=Unit.objects.get(path=precinct17.agency_path), name="Crowd events", is_archived=True)
+    agency = Unit.objects.get(path=precinct17.agency_path)
+    CannotComplyReason.objects.get_or_create(agency=agency, label="Other")
+    Topic.objects.create(agency=agency, name="Crowd events", is_archived=True)
 
 
 def route_of(path):
