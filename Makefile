@@ -87,9 +87,15 @@ migrations-check: install
 deploy-check: install
 	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 
+# The suite runs in up to four processes (pytest-xdist, one test file to a process): each has
+# its own test database, Celery queue and cache key prefix (tests/xdist_env.py). PYTEST_WORKERS=0
+# runs it in this process alone.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+
 pytest: install services
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --no-input -v 0
-	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -p tests.xdist_env -n $(PYTEST_WORKERS) --dist loadfile \
+		$(PYTEST_ARGS)
 
 # The browser suite (tests/browser) drives Debian's Chromium through Playwright - nothing downloads
 # a browser - and injects axe-core, from the npm registry, into the pages it checks.

@@ -25,31 +25,26 @@ from portal.local_time import zone_name
 LISTED = 100  # the most shown on the Awaiting approval page
 
 
-class SendBackForm(forms.Form):
-    comment = forms.CharField(
-        label="What must change",
-        max_length=2000,
+def _one_text_form(name, label, required, max_length):
+    """A form of one required text: why it is sent back, why it cannot wait, why it is lifted."""
+    field = forms.CharField(
+        label=label,
+        max_length=max_length,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Say what must change before you can approve it."},
+        error_messages={"required": required},
     )
+    return type(f"{name.title()}Form", (forms.Form,), {name: field})
 
 
-class EmergencyForm(forms.Form):
-    reason = forms.CharField(
-        label="Why it cannot wait for approval",
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Say why this cannot wait for approval."},
-    )
-
-
-class ReviewLiftForm(forms.Form):
-    reason = forms.CharField(
-        label="Why you lift it",
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Say why you are lifting this bulletin."},
-    )
+SendBackForm = _one_text_form(
+    "comment", "What must change", "Say what must change before you can approve it.", 2000
+)
+EmergencyForm = _one_text_form(
+    "reason", "Why it cannot wait for approval", "Say why this cannot wait for approval.", 1000
+)
+ReviewLiftForm = _one_text_form(
+    "reason", "Why you lift it", "Say why you are lifting this bulletin.", 1000
+)
 
 
 def _managed_or_404(user, pk):

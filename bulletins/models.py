@@ -788,16 +788,25 @@ class AgencyPolicy(models.Model):
         return f"Policy of {self.agency}"
 
 
-class CannotComplyReason(models.Model):
-    """A reason an officer may give for "I cannot comply" (demo: No partner available, ...)."""
+class AgencyListEntry(models.Model):
+    """One entry of a list an agency's admins keep (Agency lists page): kept in their order,
+    archived rather than deleted, so what was chosen before still reads as it did."""
 
     agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
-    label = models.CharField(max_length=80)
     position = models.PositiveSmallIntegerField(default=0)
     is_archived = models.BooleanField(default=False)
 
     class Meta:
+        abstract = True
         ordering = ["agency", "position", "id"]
+
+
+class CannotComplyReason(AgencyListEntry):
+    """A reason an officer may give for "I cannot comply" (demo: No partner available, ...)."""
+
+    label = models.CharField(max_length=80)
+
+    class Meta(AgencyListEntry.Meta):
         constraints = [
             models.UniqueConstraint(fields=["agency", "label"], name="reason_label_per_agency")
         ]
@@ -806,17 +815,13 @@ class CannotComplyReason(models.Model):
         return self.label
 
 
-class Topic(models.Model):
+class Topic(AgencyListEntry):
     """What a bulletin is about (Patrol staffing, ...): orders on one topic from different
     levels of command are compared for conflicts."""
 
-    agency = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=80)
-    position = models.PositiveSmallIntegerField(default=0)
-    is_archived = models.BooleanField(default=False)
 
-    class Meta:
-        ordering = ["agency", "position", "id"]
+    class Meta(AgencyListEntry.Meta):
         constraints = [
             models.UniqueConstraint(fields=["agency", "name"], name="topic_name_per_agency")
         ]

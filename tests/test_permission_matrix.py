@@ -125,42 +125,66 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
+class Made(dict):
+    """The matrix's bulletins, each made the first time a case asks for it: a case uses one,
+    and making all eleven for each of some 300 cases was most of the file's time."""
+
+    def __init__(self, makers):
+        super().__init__()
+        self.makers = makers
+
+    def __missing__(self, name):
+        self[name] = self.makers[name]()
+        return self[name]
+
+
 @pytest.fixture
 def bulletins(officer, auxiliary, sergeant, outsider, admin, agency, precinct17):
     from bulletins.services import approval
 
     now = timezone.now()
     borough = Unit.objects.get_parent(precinct17)
-    borough_awaiting = draft_bulletin(sergeant, borough, title="Borough: guard the entrances")
-    approval.submit_for_approval(borough_awaiting, by=sergeant, now=now)
-    borough_emergency = approval.publish_in_emergency(
-        draft_bulletin(sergeant, borough, title="Borough: no solo cars"),
-        by=sergeant, now=now, reason="Shots fired at a patrol car.",
-    )  # fmt: skip
-    precinct_order = _with_pdf(
-        draft_bulletin(sergeant, precinct17, title="Pair up in the 17th"), sergeant
-    )
-    agency_order = _with_pdf(draft_bulletin(admin, agency, title="No solo posts"), admin)
-    return {
-        "precinct_order": authoring.publish_bulletin(precinct_order, by=sergeant, now=now),
-        "agency_order": authoring.publish_bulletin(
-            agency_order, by=admin, now=now, approved_by=approver()
-        ),
-        "sworn_order": published_bulletin(
+
+    def borough_awaiting():
+        draft = draft_bulletin(sergeant, borough, title="Borough: guard the entrances")
+        return approval.submit_for_approval(draft, by=sergeant, now=now)
+
+    def borough_emergency():
+        return approval.publish_in_emergency(
+            draft_bulletin(sergeant, borough, title="Borough: no solo cars"),
+            by=sergeant, now=now, reason="Shots fired at a patrol car.",
+        )  # fmt: skip
+
+    def precinct_order():
+        draft = _with_pdf(
+            draft_bulletin(sergeant, precinct17, title="Pair up in the 17th"), sergeant
+        )
+        return authoring.publish_bulletin(draft, by=sergeant, now=now)
+
+    def agency_order():
+        draft = _with_pdf(draft_bulletin(admin, agency, title="No solo posts"), admin)
+        return authoring.publish_bulletin(draft, by=admin, now=now, approved_by=approver())
+
+    return Made({
+        "precinct_order": precinct_order,
+        "agency_order": agency_order,
+        "sworn_order": lambda: published_bulletin(
             sergeant, precinct17, title="Sworn only", to_auxiliary=False, to_civilian=False
         ),
-        "precinct_draft": _with_pdf(draft_bulletin(sergeant, precinct17, title="Draft"), sergeant),
-        "agency_draft": draft_bulletin(admin, agency, title="Agency draft"),
-        "station_order": published_bulletin(
+        "precinct_draft": lambda: _with_pdf(
+            draft_bulletin(sergeant, precinct17, title="Draft"), sergeant
+        ),
+        "agency_draft": lambda: draft_bulletin(admin, agency, title="Agency draft"),
+        "station_order": lambda: published_bulletin(
             sergeant, precinct17, title="Armed officer at the door", implemented_from="units"
         ),
-        "order75": published_bulletin(
+        "order75": lambda: published_bulletin(
             admin, outsider.unit, title="Armed officer in the 75th", implemented_from="units"
         ),
-        "borough_draft": draft_bulletin(sergeant, borough, title="Borough draft"),
+        "borough_draft": lambda: draft_bulletin(sergeant, borough, title="Borough draft"),
         "borough_awaiting": borough_awaiting,
         "borough_emergency": borough_emergency,
-    }
+    })  # fmt: skip
 
 
 def _bulletin_form(precinct17):
