@@ -137,6 +137,7 @@ def compute(bulletin, user, scope, stamp, now):
     return stamps.keep(
         _key(bulletin.pk, scope), stamp, now=now, until=now + timedelta(seconds=MAX_AGE_SECONDS),
         html=html, outstanding=summary["outstanding"], as_of=now.timestamp(),
+        cannot_comply=summary.get("cannot_comply", 0),
     )  # fmt: skip
 
 

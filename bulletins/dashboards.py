@@ -116,7 +116,10 @@ def bulletin_coverage(request, pk):
         "outstanding": figures["outstanding"],
         "refresh_seconds": REFRESH_SECONDS,
     }
-    context |= response_views.coverage_context(request.user, bulletin)
+    if figures.get("cannot_comply", 1):  # none in the figures shown: no list to look up
+        context |= response_views.coverage_context(request.user, bulletin)
+    else:
+        context |= {"cannot_comply": [], "cannot_comply_counts": {"total": 0, "open": 0}}
     return render(request, "bulletins/coverage.html", context | _chase_context(request, bulletin))
 
 
