@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -172,7 +173,19 @@ def bulletin_approve(request, pk):
     return redirect("bulletins:detail", pk=bulletin.pk)
 
 
-def _form_page(request, bulletin, template, form, status=HTTPStatus.OK):
+def _one_text_page(request, bulletin, form_class, template, act, *, done, to):
+    """The pages of one required text (send back, emergency, lift on review): the form, then
+    one service call `act(text)`; its refusal shows on the form, success goes to URL `to`."""
+    form = form_class(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            act(*form.cleaned_data.values())
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            messages.success(request, done)
+            return redirect(to)
+    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
     context = {"bulletin": bulletin, "form": form, "zone": zone_name()}
     return render(request, f"bulletins/{template}", context, status=status)
 
@@ -181,19 +194,14 @@ def _form_page(request, bulletin, template, form, status=HTTPStatus.OK):
 @recent_sign_in_required(allow_get=True)
 def bulletin_send_back(request, pk):
     bulletin = _approvable_or_403(request.user, pk)
-    form = SendBackForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            approval.send_back(
-                bulletin, by=request.user, now=timezone.now(), comment=form.cleaned_data["comment"]
-            )
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-        else:
-            messages.success(request, "Sent back. The author has been told what must change.")
-            return redirect("bulletins:approvals")
-    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
-    return _form_page(request, bulletin, "approval_send_back.html", form, status)
+    return _one_text_page(
+        request, bulletin, SendBackForm, "approval_send_back.html",
+        lambda comment: approval.send_back(
+            bulletin, by=request.user, now=timezone.now(), comment=comment
+        ),
+        done="Sent back. The author has been told what must change.",
+        to=reverse("bulletins:approvals"),
+    )  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])
@@ -202,21 +210,14 @@ def bulletin_emergency(request, pk):
     bulletin = _managed_or_404(request.user, pk)
     if bulletin.status != Bulletin.Status.DRAFT:
         return redirect("bulletins:detail", pk=bulletin.pk)
-    form = EmergencyForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            approval.publish_in_emergency(
-                bulletin, by=request.user, now=timezone.now(), reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-        else:
-            messages.success(
-                request, "Published in an emergency. The approvers have been told to review it."
-            )
-            return redirect("bulletins:detail", pk=bulletin.pk)
-    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
-    return _form_page(request, bulletin, "approval_emergency.html", form, status)
+    return _one_text_page(
+        request, bulletin, EmergencyForm, "approval_emergency.html",
+        lambda reason: approval.publish_in_emergency(
+            bulletin, by=request.user, now=timezone.now(), reason=reason
+        ),
+        done="Published in an emergency. The approvers have been told to review it.",
+        to=reverse("bulletins:detail", args=[pk]),
+    )  # fmt: skip
 
 
 @require_POST
@@ -235,19 +236,14 @@ def bulletin_confirm(request, pk):
 @recent_sign_in_required(allow_get=True)
 def bulletin_lift_on_review(request, pk):
     bulletin = _approvable_or_403(request.user, pk)
-    form = ReviewLiftForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            approval.lift_on_review(
-                bulletin, by=request.user, now=timezone.now(), reason=form.cleaned_data["reason"]
-            )
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-        else:
-            messages.success(request, "Lifted. Officers now see it as lifted, with your reason.")
-            return redirect("bulletins:detail", pk=bulletin.pk)
-    status = HTTPStatus.UNPROCESSABLE_ENTITY if form.is_bound else HTTPStatus.OK
-    return _form_page(request, bulletin, "approval_lift.html", form, status)
+    return _one_text_page(
+        request, bulletin, ReviewLiftForm, "approval_lift.html",
+        lambda reason: approval.lift_on_review(
+            bulletin, by=request.user, now=timezone.now(), reason=reason
+        ),
+        done="Lifted. Officers now see it as lifted, with your reason.",
+        to=reverse("bulletins:detail", args=[pk]),
+    )  # fmt: skip
 
 
 def amend(request, bulletin, form, now):
