@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from portal import database
-from portal.models import Unit, User
+from portal.models import PushSubscription, Tour, Unit, User
 
 DEFAULT_REVIEW_INTERVAL = timedelta(hours=72)
 
@@ -452,6 +452,12 @@ class Recipient(models.Model):
     first_opened_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_version = models.PositiveIntegerField(null=True, blank=True)
+    acknowledged_method = models.CharField(
+        max_length=16,
+        blank=True,
+        db_default="",
+        help_text="How the last acknowledgement was made (Receipt.Method); counted apart.",
+    )
 
     class Meta:
         constraints = [
@@ -500,10 +506,42 @@ class Receipt(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
 
+    class Method(models.TextChoices):
+        PORTAL = "", "In the portal"
+        OFFLINE = "offline", "On the device while offline"
+        ROLL_CALL = "roll_call", "Briefed at roll call, co-signed"
+        PAPER = "paper", "Signed on paper, recorded by the sergeant"
+
+    method = models.CharField(max_length=16, blank=True, choices=Method.choices, db_default="")
+    acknowledged_on_device_at = models.DateTimeField(
+        null=True, blank=True, help_text="Offline: the device's time when Acknowledge was pressed."
+    )
+    client_id = models.UUIDField(
+        null=True, blank=True, help_text="Offline: made by the device; the same id records once."
+    )
+    roll_call = models.ForeignKey(
+        "RollCall", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        db_index=False,
+    )  # fmt: skip
+    recorded_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="Paper: the supervisor who recorded the signature.",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "version"], name="ack_once_per_person_and_version"
+            ),
+            models.UniqueConstraint(
+                fields=["client_id"],
+                condition=Q(client_id__isnull=False),
+                name="receipt_client_id_once",
             ),
         ]
 
@@ -959,3 +997,107 @@ class ApprovalStep(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} - {self.bulletin}"
+
+
+class PushDelivery(models.Model):
+    """One push of one outbox event to one device: at most once (the unique key), sent by Celery
+    in batches. A row is claimed before its message goes out; one claimed by a worker that died
+    is never sent again (`outcome` says so), so no device is alerted twice for an event."""
+
+    event = models.ForeignKey(NotificationEvent, on_delete=models.PROTECT, related_name="pushes")
+    subscription = models.ForeignKey(
+        PushSubscription, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The push service's HTTP status."
+    )
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event"], name="push_once_per_device_and_event"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["event", "id"],
+                condition=Q(claimed_at__isnull=True),
+                name="push_unclaimed_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} - {self.subscription_id}"
+
+
+class RollCall(models.Model):
+    """A sergeant's briefing at the start of a tour: who was present, which versions were read
+    out. Finished once; evidence, never deleted. Present officers co-sign with its code."""
+
+    CODE_LENGTH = 6
+    CODE_MINUTES = 30
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    tour = models.ForeignKey(Tour, on_delete=models.PROTECT, related_name="+")
+    tour_name = models.CharField(max_length=40)
+    tour_starts_at = models.DateTimeField(help_text="The start of the tour briefed.")
+    sergeant = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    code = models.CharField("roll-call code", max_length=CODE_LENGTH, blank=True)
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["code"], condition=~Q(code=""), name="roll_call_code_idx"),
+            models.Index(fields=["unit", "started_at"], name="roll_call_unit_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.unit} {self.tour_name} roll call {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class RollCallPerson(models.Model):
+    """One person of the tour's roster at one roll call."""
+
+    roll_call = models.ForeignKey(RollCall, on_delete=models.PROTECT, related_name="people")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    present = models.BooleanField(default=False)
+    co_signed_at = models.DateTimeField(null=True, blank=True)
+    signed_on_paper_at = models.DateTimeField(null=True, blank=True)
+    paper_recorded_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["roll_call", "user__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["roll_call", "user"], name="roll_call_person_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} at {self.roll_call}"
+
+
+class RollCallBriefing(models.Model):
+    """One version read out at one roll call."""
+
+    roll_call = models.ForeignKey(RollCall, on_delete=models.PROTECT, related_name="briefings")
+    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
+    briefed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["roll_call", "briefed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["roll_call", "version"], name="roll_call_version_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.version} at {self.roll_call}"

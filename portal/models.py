@@ -95,6 +95,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=True,
         help_text="Urgent orders are always emailed.",
     )
+    tour = models.CharField(
+        "regular tour",
+        max_length=40,
+        blank=True,
+        help_text="The name of one of the unit's tours (Day, Evening, Midnight); blank: none.",
+    )
+    last_seen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="About when the person last opened a page (kept to a few minutes); "
+        "what changed since then is listed under While you were away.",
+    )
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(auto_now_add=True)
 
@@ -206,6 +219,47 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Tour(models.Model):
+    """One of a unit's tours of duty, in the agency's local time. The tours of an agency's root
+    unit are its default; a unit with tours of its own uses those (the nearest unit up that has
+    some decides). A tour may run past midnight (Midnight 23:00-07:00)."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="tours")
+    name = models.CharField(max_length=40)
+    starts_at = models.TimeField("starts (local time)")
+    ends_at = models.TimeField("ends (local time)")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["unit", "position", "starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "name"], name="tour_name_once_per_unit"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.starts_at:%H:%M}-{self.ends_at:%H:%M}"
+
+
+class PushSubscription(models.Model):
+    """A device where a person allowed alerts (a Web Push subscription). Not evidence: removed
+    when the person stops alerts there or the push service says it has expired (404 / 410)."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="push_subscriptions")
+    endpoint = models.CharField(max_length=2000, unique=True)
+    p256dh = models.CharField("public key (p256dh)", max_length=200)
+    auth = models.CharField("auth secret", max_length=100)
+    name = models.CharField(max_length=200, help_text="Named by the browser's user agent.")
+    created_at = models.DateTimeField()
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "created_at"]
+        indexes = [models.Index(fields=["user"], name="push_subscription_user_idx")]
+
+    def __str__(self):
+        return f"{self.name} - {self.user}"
 
 
 class Lockout(models.Model):
