@@ -64,13 +64,19 @@ def _steps(bulletin):
     return list(bulletin.approval_steps.select_related("by").order_by("at", "pk"))
 
 
-def awaiting_count(user, now):
-    """The navigation's Awaiting approval count, kept under the agency's change counter (every
-    approval step bumps it): on each page one cache round trip, a query only after a change."""
+def awaiting_keys(user):
+    """What `awaiting_count` reads from the cache (for a `stamps.Batch`)."""
     agency = stamps.ALL_AGENCIES if user.is_superuser else user.agency_id
+    return [stamps.agency_counter(agency), stamps.key("approvals", user.pk)]
+
+
+def awaiting_count(user, now, *, batch=None):
+    """The navigation's Awaiting approval count, kept under the agency's change counter (every
+    approval step bumps it): on each page one cache round trip (none with a `batch` that read
+    `awaiting_keys`), a query only after a change."""
+    counter, entry_key = awaiting_keys(user)
     state = (user.unit_id, user.role, user.is_active, user.is_superuser)
-    entry_key = stamps.key("approvals", user.pk)
-    stamp, entry = stamps.kept([stamps.agency_counter(agency)], state, entry_key, now)
+    stamp, entry = stamps.kept([counter], state, entry_key, now, batch=batch)
     if entry is None:
         count = approval.awaiting_count(user)
         entry = stamps.keep(entry_key, stamp, now=now, until=stamps.until_next(now, []),

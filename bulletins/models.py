@@ -79,6 +79,8 @@ class Approval(models.TextChoices):
 
 
 class Bulletin(models.Model):
+    _audience_targets = None  # `audience_targets()`, kept on the instance
+
     ImplementedFrom = ImplementedFrom
     Approval = Approval
 
@@ -281,7 +283,15 @@ class Bulletin(models.Model):
         return [c for c in User.MemberClass.values if getattr(self, f"to_{c}")]
 
     def audience_targets(self):
-        return [(row.unit, row.include_subtree) for row in self.audience.select_related("unit")]
+        """[(unit, include_subtree)], read once per instance (publishing asks several times);
+        whoever writes the audience rows calls `audience_changed()`."""
+        if self._audience_targets is None:
+            rows = self.audience.select_related("unit")
+            self._audience_targets = [(row.unit, row.include_subtree) for row in rows]
+        return list(self._audience_targets)
+
+    def audience_changed(self):
+        self._audience_targets = None
 
     def members(self):
         return audience_members(

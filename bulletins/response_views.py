@@ -227,17 +227,26 @@ def coverage_context(user, bulletin):
     return {"cannot_comply": listed, "cannot_comply_counts": counts}
 
 
-def banner(user, now):
+def banner_keys(user):
+    """What `banner` reads from the cache (for a `stamps.Batch`); nothing for those it skips."""
+    if user.role not in responses.CHAIN_ROLES or user.is_superuser:
+        return []
+    counters = [stamps.agency_counter(user.agency_id), changes.reader_counter(user.pk)]
+    return [*counters, stamps.key("answers-banner", user.pk)]
+
+
+def banner(user, now, *, batch=None):
     """For a supervisor or admin: the Orders in force with open cannot-comply answers from the
     units they oversee, as [{pk, title, open}] (most answers first). Kept under the person's
     stamp, as the urgent banner is (an answer or its resolution bumps the counter of everyone
     it concerns: `responses._told`), until one of those Orders ends; when it changes, one query
     over the open answers' partial index. Nothing (and no query) for anyone else."""
-    if user.role not in responses.CHAIN_ROLES or user.is_superuser:
+    keys = banner_keys(user)
+    if not keys:
         return []
-    counters = [stamps.agency_counter(user.agency_id), changes.reader_counter(user.pk)]
-    entry_key = stamps.key("answers-banner", user.pk)
-    stamp, entry = stamps.kept(counters, (user.unit_id, user.role, user.is_active), entry_key, now)
+    *counters, entry_key = keys
+    state = (user.unit_id, user.role, user.is_active)
+    stamp, entry = stamps.kept(counters, state, entry_key, now, batch=batch)
     if entry is not None:
         return entry["bulletins"]
     rows = _open_answers(user, now)

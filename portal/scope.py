@@ -5,6 +5,9 @@ the scope says where they apply. A supervisor acts on the subtree of the unit th
 (their own unit); an admin acts on their whole agency; a superuser everywhere.
 """
 
+from django.db.models import F, Subquery
+from django.db.models.functions import Substr
+
 from portal.models import Unit, User
 
 AUTHOR = "bulletins.author_bulletin"
@@ -22,20 +25,32 @@ ROLE_CAPABILITIES = {
 
 def scope_root(user):
     """The unit whose subtree `user` acts on, or None when they act on no unit (cached on the
-    user object for the request)."""
+    user object for the request, with the ids of its subtree: `_scope`)."""
     if not hasattr(user, "_scope_root"):
-        user._scope_root = _scope_root(user)
+        _scope(user)
     return user._scope_root
 
 
-def _scope_root(user):
-    if user.is_superuser:
-        return None
-    if user.role == User.Role.ADMIN and user.unit_id:
-        return Unit.objects.get_root_nodes().filter(path=user.unit.agency_path).first()
-    if user.role == User.Role.SUPERVISOR and user.unit_id:
-        return user.unit
-    return None
+def _scope(user):
+    """The scope of `user` in one query: the units of the subtree they act on (an admin's
+    agency, a supervisor's unit and below), the top one of which is the root."""
+    user._scope_root, user._scope_unit_ids = None, []
+    if user.is_superuser or not user.unit_id:
+        return
+    if user.role == User.Role.ADMIN:
+        prefix = Substr("path", 1, Unit.steplen)
+    elif user.role == User.Role.SUPERVISOR:
+        prefix = F("path")
+    else:
+        return
+    own = Unit.objects.filter(pk=user.unit_id).values(prefix=prefix)
+    units = list(Unit.objects.filter(path__startswith=Subquery(own)).order_by("path"))
+    if units:
+        user._scope_root = units[0]
+        user._scope_unit_ids = [unit.pk for unit in units]
+        for unit in units:  # the person's own unit is among them: no query for it later
+            if unit.pk == user.unit_id and not User.unit.is_cached(user):
+                User.unit.field.set_cached_value(user, unit)
 
 
 def scope_units(user):
@@ -55,7 +70,10 @@ def scope_unit_ids(user):
     rows are narrowed with `unit_id IN (...)`, which the (bulletin, unit) index answers directly,
     rather than with a join the planner may misjudge for a bulletin written a moment ago."""
     if not hasattr(user, "_scope_unit_ids"):
-        user._scope_unit_ids = list(scope_units(user).values_list("pk", flat=True))
+        if user.is_superuser or not user.is_authenticated or not user.is_active:
+            user._scope_unit_ids = list(scope_units(user).values_list("pk", flat=True))
+        else:
+            _scope(user)
     return user._scope_unit_ids
 
 

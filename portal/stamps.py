@@ -74,9 +74,24 @@ def bump(*counters):
         transaction.on_commit(lambda: _bump_now(counters))
 
 
-def read(counters, state, *keys):
-    """(the current Stamp, {key: entry} of those of `keys` that exist), in one round trip."""
-    found = cache.get_many([*counters, *keys])
+class Batch(dict):
+    """Cache entries read together in one round trip (those of `keys` that exist), for several
+    `kept` calls of one request: the page's banners and counts cost one round trip, not one each.
+    """
+
+    def __init__(self, keys):
+        self.asked = frozenset(keys)
+        super().__init__(cache.get_many(list(self.asked)) if self.asked else {})
+
+
+def read(counters, state, *keys, batch=None):
+    """(the current Stamp, {key: entry} of those of `keys` that exist), in one round trip, or
+    none when `batch` has read them all."""
+    wanted = [*counters, *keys]
+    if batch is not None and batch.asked.issuperset(wanted):
+        found = batch
+    else:
+        found = cache.get_many(wanted)
     values = tuple(found.get(counter) or _start(counter) for counter in counters)
     return Stamp(values, tuple(state)), found
 
@@ -86,9 +101,9 @@ def holds(entry, stamp, now):
     return entry is not None and entry["stamp"] == stamp and now.timestamp() < entry["until"]
 
 
-def kept(counters, state, entry_key, now):
+def kept(counters, state, entry_key, now, *, batch=None):
     """(the current Stamp, the entry under `entry_key` if it `holds`, else None)."""
-    stamp, found = read(counters, state, entry_key)
+    stamp, found = read(counters, state, entry_key, batch=batch)
     entry = found.get(entry_key)
     return stamp, entry if holds(entry, stamp, now) else None
 

@@ -39,8 +39,15 @@ def _state(user):
             user.name)  # fmt: skip
 
 
-def _kept(user, part, now):
-    return stamps.kept(_counters(user), _state(user), stamps.key("feed", part, user.pk), now)
+def _kept(user, part, now, batch=None):
+    return stamps.kept(
+        _counters(user), _state(user), stamps.key("feed", part, user.pk), now, batch=batch
+    )
+
+
+def urgent_keys(user):
+    """What `urgent_banner` reads from the cache (for a `stamps.Batch`)."""
+    return [*_counters(user), stamps.key("feed", "urgent", user.pk)]
 
 
 def _keep(user, part, stamp, *, now, until, **parts):
@@ -113,11 +120,11 @@ def immediate_orders(user, now):
     )
 
 
-def urgent_banner(user, now):
+def urgent_banner(user, now, *, batch=None):
     """The banner's Orders as [{pk, title}]: those of `immediate_orders` in force, kept under
     the person's stamp until the clock next starts or ends one of them. One query when it
-    changes; unchanged, one Redis round trip."""
-    stamp, entry = _kept(user, "urgent", now)
+    changes; unchanged, one Redis round trip (none with a `batch` that read `urgent_keys`)."""
+    stamp, entry = _kept(user, "urgent", now, batch)
     if entry is not None:
         return entry["bulletins"]
     orders = immediate_orders(user, now)

@@ -130,6 +130,7 @@ def save_draft(
         AudienceUnit(bulletin=bulletin, unit=unit, include_subtree=subtree)
         for unit, subtree in targets
     )
+    bulletin.audience_changed()
     if supersedes is not None:
         _set_supersedes(bulletin, supersedes, by=by, now=now)
     audit.record(action, by=by, obj=bulletin, now=now)
@@ -394,7 +395,7 @@ def superseded_reason(bulletin):
     return f"Superseded by {bulletin.title} (#{bulletin.pk})"
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # in the caller's transaction: no savepoint of its own
 def lift_superseded(bulletin, *, by, now, check_only=False, strict=True):
     """Lift what `bulletin` supersedes, as `by`, in the caller's transaction. Strict (on
     publication): one that cannot be lifted refuses it all. Not strict (the clock, when a
