@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Subquery, Value
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -60,15 +60,37 @@ def queue_event(bulletin, event, *, now, key="", detail=None):
     """Write the outbox row for `event` (once per key) and deliver it after commit."""
     if event in TO_RECIPIENTS | TO_READERS and not announces(bulletin):
         return None
-    outbox, created = NotificationEvent.objects.get_or_create(
-        bulletin=bulletin,
-        event=event,
-        key=key,
-        defaults={"version": bulletin.version, "detail": detail or {}, "created_at": now},
-    )
-    if created:
+    outbox = NotificationEvent(
+        bulletin=bulletin, event=event, key=key, version=bulletin.version,
+        detail=detail or {}, created_at=now,
+    )  # fmt: skip
+    if _insert_once(outbox):
         deliver_after_commit(outbox.pk)
-    return outbox
+        return outbox
+    return NotificationEvent.objects.get(bulletin=bulletin, event=event, key=key)
+
+
+def _insert_once(outbox):
+    """INSERT the outbox row unless its (bulletin, event, key) is there already: one statement,
+    where get_or_create takes a read, a savepoint and an insert. True if it was written."""
+    fields = [field for field in NotificationEvent._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [
+        field.get_db_prep_save(getattr(outbox, field.attname), connection) for field in fields
+    ]
+    table = connection.ops.quote_name(NotificationEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "  # noqa: S608
+            "ON CONFLICT (bulletin_id, event, key) DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    outbox.pk = row[0]
+    outbox._state.adding = False
+    return True
 
 
 def queue_correction(bulletin, *, by, now):
@@ -294,26 +316,17 @@ def overseers(bulletin):
 EXERCISE_PREFIX = "EXERCISE - "
 
 
-def _message(notification):
+def _message(notification, shared=None):
+    """The e-mail of one notification. `shared` ({outbox id: context}) keeps what every message
+    of one event shows, so a batch reads and works it out once per event, not per person."""
     outbox = notification.event
     bulletin = outbox.bulletin
-    context = {
-        "bulletin": bulletin,
-        "person": notification.user,
-        "event": outbox.get_event_display(),
-        "detail": outbox.detail,
-        "url": settings.SITE_URL.rstrip("/") + reverse("bulletins:detail", args=[bulletin.pk]),
-        "portal_name": settings.PORTAL_NAME,
-        "zone": zone_name(),
-    }
+    shared = {} if shared is None else shared
+    if outbox.pk not in shared:
+        shared[outbox.pk] = _event_context(outbox)
+    context = {**shared[outbox.pk], "person": notification.user}
     if outbox.event == Event.ESCALATION:
         context["people"] = escalated_people(outbox, notification.user)
-    if outbox.event in ABOUT_AN_ANSWER:
-        context.update(answer_context(outbox))
-    if outbox.event in (Event.REMINDER, Event.ESCALATION):
-        context["changed_at"] = changed_at(outbox)
-    if outbox.event == Event.CORRECTED:
-        context["headline"] = correction_headline(outbox.detail)
     base = f"emails/{outbox.event}"
     subject = render_to_string(f"{base}_subject.txt", context)
     if bulletin.is_exercise:  # every subject, whatever the event
@@ -325,6 +338,26 @@ def _message(notification):
     )
     message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")
     return message
+
+
+def _event_context(outbox):
+    """What every message of one event shows, whoever it goes to."""
+    bulletin = outbox.bulletin
+    context = {
+        "bulletin": bulletin,
+        "event": outbox.get_event_display(),
+        "detail": outbox.detail,
+        "url": settings.SITE_URL.rstrip("/") + reverse("bulletins:detail", args=[bulletin.pk]),
+        "portal_name": settings.PORTAL_NAME,
+        "zone": zone_name(),
+    }
+    if outbox.event in ABOUT_AN_ANSWER:
+        context.update(answer_context(outbox))
+    if outbox.event in (Event.REMINDER, Event.ESCALATION):
+        context["changed_at"] = changed_at(outbox)
+    if outbox.event == Event.CORRECTED:
+        context["headline"] = correction_headline(outbox.detail)
+    return context
 
 
 def answer_context(outbox):
@@ -360,10 +393,11 @@ def send_pending(*, batch_size=SEND_BATCH_SIZE, now=None):
     """Send one batch of queued notifications. Returns how many were sent.
 
     Rows are claimed with SKIP LOCKED (two workers never take the same row; SQLite, which has
-    no row locks, runs one worker) and marked sent one by one; on an SMTP failure the marks
-    made so far are committed before the error is raised for the task to retry.
+    no row locks, runs one worker) and marked sent, in the claiming transaction, once handed
+    over; on an SMTP failure the marks of those handed over so far are committed before the
+    error is raised for the task to retry.
     """
-    sent, failure = 0, None
+    failure, sent_ids, failed_id = None, [], None
     with transaction.atomic():
         batch = list(
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
@@ -373,27 +407,30 @@ def send_pending(*, batch_size=SEND_BATCH_SIZE, now=None):
         )
         if not batch:
             return 0
-        mailer = get_connection()
+        mailer, shared = get_connection(), {}
         try:
             mailer.open()
             for notification in batch:
                 try:
-                    mailer.send_messages([_message(notification)])
+                    mailer.send_messages([_message(notification, shared)])
                 except Exception as error:  # noqa: BLE001 - recorded, then raised after commit
-                    Notification.objects.filter(pk=notification.pk).update(
-                        attempts=F("attempts") + 1, last_error=str(error)[:300]
-                    )
-                    failure = error
+                    failure, failed_id = error, notification.pk
                     break
-                Notification.objects.filter(pk=notification.pk).update(
-                    sent_at=now or timezone.now(), attempts=F("attempts") + 1
-                )
-                sent += 1
+                sent_ids.append(notification.pk)
         finally:
             mailer.close()
+            # One UPDATE for the batch, in the claiming transaction: what one per message
+            # would commit, in one round trip.
+            Notification.objects.filter(pk__in=sent_ids).update(
+                sent_at=now or timezone.now(), attempts=F("attempts") + 1
+            )
+            if failed_id is not None:
+                Notification.objects.filter(pk=failed_id).update(
+                    attempts=F("attempts") + 1, last_error=str(failure)[:300]
+                )
     if failure is not None:
         raise failure
-    return sent
+    return len(sent_ids)
 
 
 def pending_events():

@@ -164,6 +164,8 @@ def recipients_in_scope(user, recipients):
     root = scope_root(user)
     if root is None or not user.has_perm(VIEW_COVERAGE):
         return recipients.none()
+    if root.is_root():  # a whole agency: whoever its bulletins told (no list of units)
+        return recipients.filter(bulletin__agency_id=root.pk)
     return recipients.filter(unit_id__in=scope_unit_ids(user))
 
 
@@ -177,7 +179,7 @@ def trackable_bulletins(user):
     root = scope_root(user)
     if root is None:
         return Bulletin.objects.none()
-    told_in_scope = Recipient.objects.filter(
-        bulletin=OuterRef("pk"), unit_id__in=scope_unit_ids(user)
-    )
+    told_in_scope = Recipient.objects.filter(bulletin=OuterRef("pk"))
+    if not root.is_root():  # a whole agency: anyone its bulletins told (no list of units)
+        told_in_scope = told_in_scope.filter(unit_id__in=scope_unit_ids(user))
     return published.filter(Exists(told_in_scope), agency__path=root.agency_path)

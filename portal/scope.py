@@ -5,7 +5,7 @@ the scope says where they apply. A supervisor acts on the subtree of the unit th
 (their own unit); an admin acts on their whole agency; a superuser everywhere.
 """
 
-from django.db.models import F, Subquery
+from django.db.models import F, Q, Subquery
 from django.db.models.functions import Substr
 
 from portal.models import Unit, User
@@ -21,36 +21,44 @@ ROLE_CAPABILITIES = {
     User.Role.ADMIN: frozenset({AUTHOR, VIEW_COVERAGE, MANAGE_PEOPLE, VIEW_AUDIT}),
     User.Role.AUDITOR: frozenset({VIEW_AUDIT}),
 }
+SCOPED_ROLES = (User.Role.ADMIN, User.Role.SUPERVISOR)
 
 
 def scope_root(user):
     """The unit whose subtree `user` acts on, or None when they act on no unit (cached on the
-    user object for the request, with the ids of its subtree: `_scope`)."""
+    user object for the request: `_scope`)."""
     if not hasattr(user, "_scope_root"):
-        _scope(user)
+        _scope(user, with_ids=False)
     return user._scope_root
 
 
-def _scope(user):
-    """The scope of `user` in one query: the units of the subtree they act on (an admin's
-    agency, a supervisor's unit and below), the top one of which is the root."""
-    user._scope_root, user._scope_unit_ids = None, []
-    if user.is_superuser or not user.unit_id:
+def _scope(user, *, with_ids):
+    """The scope of `user` in one query: for an admin the agency's root (and, `with_ids`, every
+    unit of the agency); for a supervisor their unit and the units below it. The person's own
+    unit comes with it (the page header names it)."""
+    user._scope_root = None
+    if user.is_superuser or not user.unit_id or user.role not in SCOPED_ROLES:
+        user._scope_unit_ids = []
         return
-    if user.role == User.Role.ADMIN:
-        prefix = Substr("path", 1, Unit.steplen)
-    elif user.role == User.Role.SUPERVISOR:
-        prefix = F("path")
+    agency_wide = user.role == User.Role.ADMIN
+    prefix = Substr("path", 1, Unit.steplen) if agency_wide else F("path")
+    own = Subquery(Unit.objects.filter(pk=user.unit_id).values(prefix=prefix))
+    if agency_wide and not with_ids:
+        units = Unit.objects.filter(Q(path=own) | Q(pk=user.unit_id))
     else:
+        units = Unit.objects.filter(path__startswith=own)
+    fields = [field.attname for field in Unit._meta.concrete_fields]
+    # Tuples: a whole agency's units may be read, two of them used as objects.
+    rows = list(units.order_by("path").values_list(*fields))
+    if not rows:
+        user._scope_unit_ids = []
         return
-    own = Unit.objects.filter(pk=user.unit_id).values(prefix=prefix)
-    units = list(Unit.objects.filter(path__startswith=Subquery(own)).order_by("path"))
-    if units:
-        user._scope_root = units[0]
-        user._scope_unit_ids = [unit.pk for unit in units]
-        for unit in units:  # the person's own unit is among them: no query for it later
-            if unit.pk == user.unit_id and not User.unit.is_cached(user):
-                User.unit.field.set_cached_value(user, unit)
+    user._scope_root = Unit.from_db("default", fields, rows[0])
+    if with_ids or not agency_wide:
+        user._scope_unit_ids = [row[0] for row in rows]
+    if not User.unit.is_cached(user):  # no query for the person's own unit later
+        own_row = next(row for row in rows if row[0] == user.unit_id)
+        User.unit.field.set_cached_value(user, Unit.from_db("default", fields, own_row))
 
 
 def scope_units(user):
@@ -73,7 +81,7 @@ def scope_unit_ids(user):
         if user.is_superuser or not user.is_authenticated or not user.is_active:
             user._scope_unit_ids = list(scope_units(user).values_list("pk", flat=True))
         else:
-            _scope(user)
+            _scope(user, with_ids=True)
     return user._scope_unit_ids
 
 
