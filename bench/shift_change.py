@@ -7,7 +7,8 @@ Phases: publish (service through a Celery worker / bare INSERT ... SELECT / noti
 django-notifications-community), feed and acknowledge over HTTP (gunicorn with
 docs/deploy/gunicorn.conf.py and production settings, wrk on loopback), SQL queries per
 request, the coverage dashboard (with 50 and with 0 historical bulletins, the second in a
-clone of the bench database), and the expiry sweep. See bench/README.md.
+clone of the bench database), the expiry sweep, and the push fan-out (bench/push.py). See
+bench/README.md.
 """
 
 import argparse
@@ -33,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import agency  # noqa: E402
 import answers  # noqa: E402
+import push  # noqa: E402
 
 PORT = 8071
 BASE = f"http://127.0.0.1:{PORT}"
@@ -983,6 +985,8 @@ def main():
         print("coverage dashboard ...", flush=True)
         dash = dashboard_in(os.environ["DATABASE_URL"], args.runs)
         dash_empty = dashboard_in(clone_url, args.runs)
+        print("push fan-out ...", flush=True)
+        pushed = push.run(args.officers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         agency.delete_bench_bulletins()
@@ -992,6 +996,7 @@ def main():
     queries["coverage dashboard (computed in the request)"] = dash["queries"]
     queries["outstanding list"] = dash["outstanding_queries"]
     rows, query_line = report(publish, http, queries, dash, dash_empty, expiry, args)
+    rows += push.report_rows(pushed)
     write_results(rows, query_line, args, time.time() - started)
 
 

@@ -146,6 +146,7 @@ def bulletin_outstanding(request, pk):
         outstanding = tracking.ByUnit(outstanding)
     page = Paginator(outstanding, PAGE_SIZE).get_page(request.GET.get("page"))
     tracking.count_reminders(bulletin, page.object_list)
+    tracking.mark_off_duty(bulletin, page.object_list, now)
     context = {
         "bulletin": bulletin,
         "now": now,

@@ -12,16 +12,19 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from bulletins.models import BulletinVersion, QuizAttempt, Receipt, Reminder, Response
+from bulletins.services import roll_call, roll_call_paper
 from portal.models import AuditEvent
 
 CSV_HEADER = (
     "name", "email", "badge", "unit", "told at", "opened at", "acknowledged at",
     "acknowledged version", "statement", "content sha256", "state",
     "cannot comply", "implemented at", "implemented note", "check of understanding",
+    "how acknowledged", "acknowledged on device at",
 )  # fmt: skip
 CHUNK = 2000
 SIGNING_SALT = "bulletins.evidence"
 EXERCISE_MARK = "EXERCISE - "
+HOW_PORTAL = "in the portal"
 
 
 def _local(moment):
@@ -44,7 +47,7 @@ def recipient_rows(bulletin, recipients):
         .values_list(
             "user__name", "user__email", "user__badge", "unit__name", "added_at",
             "first_opened_at", "acknowledged_at", "acknowledged_version", "statement",
-            "content_hash", "user_id",
+            "content_hash", "acknowledged_method", "user_id",
         )
     )  # fmt: skip
     yield CSV_HEADER
@@ -52,12 +55,76 @@ def recipient_rows(bulletin, recipients):
     mark = EXERCISE_MARK if bulletin.is_exercise else ""
     for chunk in _chunks(rows):
         answers = _answers_of(bulletin, [row[-1] for row in chunk])
-        for *row, person in chunk:
+        hows = _hows_of(bulletin, chunk)
+        on_device = _device_times_of(bulletin, chunk)
+        for *row, method, person in chunk:
             name, email, badge, unit, told, opened, acked, version, statement, digest = row
             state = mark + _state(bulletin, version, ended)
             yield (name, email, badge, unit or "", _local(told), _local(opened), _local(acked),
                    version or "", statement or "", digest or "", state,
-                   *answers.get(person, ("", "", "", "")))  # fmt: skip
+                   *answers.get(person, ("", "", "", "")),
+                   (hows.get(person) or _method_words(method)) if version else "",
+                   _local(on_device.get(person)))  # fmt: skip
+
+
+def how_label(receipt):
+    """How an acknowledgement was made, in plain words: "in the portal", "briefed at roll call
+    by Sgt X at 07:05, co-signed 07:09", "signed on paper, recorded by Sgt X at 08:10" (agency
+    local time). Offline receipts: `offline_label` (the device's time is added there)."""
+    Method = Receipt.Method
+    if receipt.method == Method.PAPER:
+        return roll_call_paper.paper_label(receipt)
+    if receipt.method == Method.ROLL_CALL:
+        return roll_call.method_label(receipt)
+    if receipt.method == Method.OFFLINE:
+        return offline_label(receipt)
+    return HOW_PORTAL
+
+
+def offline_label(receipt):
+    """An offline acknowledgement, with both times: "acknowledged 09:12 on the device,
+    received 09:40" (agency local time; with the day when they differ)."""
+    device, received = (
+        timezone.localtime(at)
+        for at in (receipt.acknowledged_on_device_at, receipt.acknowledged_at)
+    )
+    day = "%a %d %b " if device.date() != received.date() else ""
+    return (
+        f"acknowledged {device:{day}%H:%M} on the device while offline, "
+        f"received {received:{day}%H:%M}"
+    )
+
+
+def _device_times_of(bulletin, chunk):
+    """{person id: the device's time} for the rows of a CSV chunk acknowledged offline: no
+    query when none was."""
+    offline = {row[-1]: row[7] for row in chunk if row[-2] == Receipt.Method.OFFLINE and row[7]}
+    if not offline:
+        return {}
+    receipts = Receipt.objects.filter(
+        bulletin=bulletin, user_id__in=offline, acknowledged_on_device_at__isnull=False
+    ).values_list("user_id", "version__number", "acknowledged_on_device_at")
+    return {person: at for person, number, at in receipts if number == offline[person]}
+
+
+def _method_words(method):
+    return Receipt.Method(method).label.lower() if method else HOW_PORTAL
+
+
+def _hows_of(bulletin, chunk):
+    """{person id: how label} for the rows of a CSV chunk acknowledged other than in the
+    portal (`Recipient.acknowledged_method`): no query when every one was in the portal."""
+    others = {row[-1]: row[7] for row in chunk if row[-2] and row[7]}
+    if not others:
+        return {}
+    receipts = Receipt.objects.filter(
+        bulletin=bulletin, user_id__in=others, acknowledged_at__isnull=False
+    ).select_related("version", "recorded_by", "roll_call__sergeant")
+    return {
+        receipt.user_id: how_label(receipt)
+        for receipt in receipts
+        if receipt.version.number == others[receipt.user_id]
+    }
 
 
 def _chunks(rows):
@@ -122,7 +189,12 @@ def build_record(bulletin, recipient):
     versions = BulletinVersion.objects.filter(bulletin=bulletin).select_related(
         "created_by", "approved_by"
     )
-    receipts = {r.version_id: r for r in Receipt.objects.filter(bulletin=bulletin, user=person)}
+    receipts = {
+        r.version_id: r
+        for r in Receipt.objects.filter(bulletin=bulletin, user=person).select_related(
+            "recorded_by", "roll_call__sergeant"
+        )
+    }
     reminders = Reminder.objects.filter(recipient=recipient).select_related("unit", "sent_by")
     events = AuditEvent.objects.filter(
         object_type="bulletins.bulletin", object_id=str(bulletin.pk), actor=person
@@ -207,6 +279,9 @@ def _version(version, receipt):
         "signed_in_with": receipt.auth_method if receipt else "",
         "ip": receipt.ip if receipt else None,
         "user_agent": receipt.user_agent if receipt else "",
+        "method": receipt.method if receipt and receipt.acknowledged_at else "",
+        "how": how_label(receipt) if receipt and receipt.acknowledged_at else "",
+        "acknowledged_on_device_at": _local(receipt.acknowledged_on_device_at) if receipt else "",
     }
 
 

@@ -4,7 +4,7 @@ bulletin access. Who is in whose scope, and what a role may do, is `portal.scope
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
-from bulletins.models import AudienceUnit, Bulletin, Recipient
+from bulletins.models import AudienceUnit, Bulletin, Recipient, RollCall
 from portal.models import Unit, User
 from portal.scope import (
     AUTHOR,
@@ -183,3 +183,14 @@ def trackable_bulletins(user):
     if not root.is_root():  # a whole agency: anyone its bulletins told (no list of units)
         told_in_scope = told_in_scope.filter(unit_id__in=scope_unit_ids(user))
     return published.filter(Exists(told_in_scope), agency__path=root.agency_path)
+
+
+def roll_calls_for(user):
+    """Roll calls `user` may see and finish: those they started, and for a supervisor or admin
+    those of the units in their scope (another sergeant's roll call elsewhere is a 404)."""
+    if user.is_superuser:
+        return RollCall.objects.all()
+    started = Q(sergeant_id=user.pk)
+    if not user.has_perm(AUTHOR) or scope_root(user) is None:
+        return RollCall.objects.filter(started)
+    return RollCall.objects.filter(started | Q(unit__path__startswith=scope_root(user).path))

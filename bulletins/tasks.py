@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from bulletins import coverage, notifications
 from bulletins.models import NotificationEvent
-from bulletins.services import authoring, clock
+from bulletins.services import authoring, clock, push
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def write_recipients_task(bulletin_id):
 def deliver_event_task(event_id):
     """Fan one outbox event out to its people, then send."""
     outbox = NotificationEvent.objects.select_related("bulletin").get(pk=event_id)
-    created = notifications.fan_out(outbox)
+    created = push.fan_out(outbox)  # the emails' rows and the pushes', in one transaction
     send_notifications_task.delay()
     return created
 
@@ -60,8 +60,36 @@ def send_notifications_task(batch_size=notifications.SEND_BATCH_SIZE):
     """Send queued notifications in batches until none are left. Beat also runs this as a
     safety net, fanning out any event whose delivery task was lost."""
     for outbox in notifications.pending_events().select_related("bulletin"):
-        notifications.fan_out(outbox)
+        push.fan_out(outbox)
     total = 0
     while sent := notifications.send_pending(batch_size=batch_size):
         total += sent
     return total
+
+
+@shared_task(time_limit=900, soft_time_limit=880)
+def send_pushes_task(event_id=None):
+    """Send the pushes of outbox event `event_id` in batches until none are left (queued after
+    commit by `push.queue_pushes`, once per PUSH_SENDERS). Beat runs it without an event as a
+    safety net: leases of dead workers expire, stranded retries and lost dispatches are sent."""
+    if event_id is None:
+        now = timezone.now()
+        push.expire_leases(now)
+        _retry_later(push.send_pending(delivery_ids=push.stranded_retries(now)))
+    return _retry_later(push.send_pending(event_id))
+
+
+@shared_task(time_limit=900, soft_time_limit=880)
+def retry_pushes_task(delivery_ids):
+    """Try again the pushes a push service answered 429 / 5xx to, or could not be reached for."""
+    return _retry_later(push.send_pending(delivery_ids=delivery_ids))
+
+
+def _retry_later(done):
+    """Queue one retry task per number of attempts made, with backoff as email's."""
+    by_attempts = {}
+    for delivery_id, attempts in done.retry.items():
+        by_attempts.setdefault(attempts, []).append(delivery_id)
+    for attempts, ids in by_attempts.items():
+        retry_pushes_task.apply_async((ids,), countdown=push.retry_delay(attempts))
+    return {"sent": done.sent, "gone": done.gone, "failed": done.failed, "retry": len(done.retry)}

@@ -8,18 +8,26 @@ from bulletins import (
     exercises,
     feeds,
     implemented_board,
+    offline_ack,
     person_pages,
+    push_views,
     response_views,
+    roll_call_print,
+    roll_call_views,
     template_pages,
     views,
+    while_away,
 )
 from bulletins.api import profile
+from bulletins.offline import offline_bundle
 
 app_name = "bulletins"
 
 urlpatterns = [
     path("", views.feed, name="feed"),
     path("feed/items", views.feed_items, name="feed_items"),
+    path("away/", while_away.while_away, name="while_away"),
+    path("offline/bundle", offline_bundle, name="offline_bundle"),
     path("history/", views.history, name="history"),
     path("bulletins/new", views.bulletin_create, name="create"),
     path("bulletins/drafts/", drafts.drafts, name="drafts"),
@@ -41,6 +49,11 @@ urlpatterns = [
     path("bulletins/<int:pk>/lift", views.bulletin_lift, name="lift"),
     path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
     path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
+    path(
+        "bulletins/<int:pk>/acknowledge-offline",
+        offline_ack.bulletin_acknowledge_offline,
+        name="acknowledge_offline",
+    ),
     path("bulletins/approvals/", approval_views.approvals, name="approvals"),
     path("bulletins/<int:pk>/submit", approval_views.bulletin_submit, name="submit"),
     path("bulletins/<int:pk>/approve", approval_views.bulletin_approve, name="approve"),
@@ -80,6 +93,14 @@ urlpatterns = [
         name="evidence",
     ),
     path("people/<int:pk>/", person_pages.person_record, name="person"),
+    path("roll-call/", roll_call_views.roll_call, name="roll_call"),
+    path("roll-call/start", roll_call_views.roll_call_start, name="roll_call_start"),
+    path("roll-call/code", roll_call_views.roll_call_code, name="roll_call_code"),
+    path("roll-call/sign", roll_call_views.roll_call_sign, name="roll_call_sign"),
+    path("roll-call/<int:pk>/", roll_call_views.roll_call_detail, name="roll_call_detail"),
+    path("roll-call/<int:pk>/finish", roll_call_views.roll_call_finish, name="roll_call_finish"),
+    path("roll-call/<int:pk>/print", roll_call_print.roll_call_print, name="roll_call_print"),
+    path("roll-call/<int:pk>/paper", roll_call_print.roll_call_paper_page, name="roll_call_paper"),
     path(
         "bulletins/<int:pk>/attachments/<int:attachment_pk>",
         views.attachment_download,
@@ -91,4 +112,7 @@ urlpatterns = [
     path("feeds/units/<int:unit_pk>/cap.atom", feeds.unit_cap_feed, name="unit_cap_feed"),
     path("profile/tokens/", profile.token_list, name="tokens"),
     path("profile/tokens/<int:pk>/revoke", profile.token_revoke, name="token_revoke"),
+    path("profile/devices/", push_views.devices, name="devices"),
+    path("profile/devices/add", push_views.device_add, name="device_add"),
+    path("profile/devices/<int:pk>/stop", push_views.device_stop, name="device_stop"),
 ]

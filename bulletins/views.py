@@ -12,7 +12,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bulletins import approval_views, conflicts, permissions, quiz, response_views, template_pages
+from bulletins import (
+    approval_views,
+    conflicts,
+    permissions,
+    quiz,
+    response_views,
+    template_pages,
+    while_away,
+)
 from bulletins.caching import feed as kept_feed
 from bulletins.diff import version_changes, version_history
 from bulletins.forms import AmendForm, BulletinForm, HistoryFilterForm, LiftForm
@@ -20,6 +28,7 @@ from bulletins.models import Bulletin, Receipt, audience_members
 from bulletins.services import attachments, authoring, clock, reading
 from portal.decorators import rate_limited, recent_sign_in_required
 from portal.local_time import zone_name
+from portal.offline import is_offline_copy
 
 FEED_POLL_SECONDS = 20
 FEED_ITEMS = "bulletins/_feed_items.html"
@@ -51,7 +60,10 @@ def _feed_etag(bulletins, now):
 @never_cache
 @require_GET
 def feed(request):
-    """Served from the person's kept page while nothing on it changed (see `caching.feed`)."""
+    """Served from the person's kept page while nothing on it changed (see `caching.feed`).
+    Someone coming back first sees what changed while they were away (`while_away`)."""
+    if while_away.should_show(request):
+        return redirect("bulletins:while_away")
     now = timezone.now()
 
     def build():
@@ -148,7 +160,8 @@ def bulletin_detail(request, pk):
     current = versions[-1]
     receipts = {r.version_id: r for r in Receipt.objects.filter(bulletin=bulletin, user=user)}
     is_reader = bulletin.is_addressed_to(user)
-    if is_reader and current.pk not in receipts:
+    # The device's offline copy is not its reader opening it (portal.offline).
+    if is_reader and current.pk not in receipts and not is_offline_copy(request):
         reading.record_open(bulletin, current, user=user, now=now)
     reading.record_restricted_view(
         bulletin, user=user, request=request, version=current.number, now=now

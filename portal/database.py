@@ -18,8 +18,8 @@ Decided elsewhere, said here:
   the same rows in a few statements.
 - Row locks: SQLite has none, and Django leaves out SELECT ... FOR UPDATE there; its IMMEDIATE
   transactions serialise writers instead. Outbox rows are claimed with SKIP LOCKED
-  (`bulletins.notifications`) so that two workers never take the same row; the embedded
-  default runs one worker.
+  (`bulletins.notifications`; pushes in `bulletins.services.push`) so that two workers never
+  take the same row; the embedded default runs one worker.
 - Audit events are append-only: on PostgreSQL a trigger refuses DELETE and every UPDATE but
   sealing an unsealed event (portal migrations 0002 and 0004); on SQLite nothing enforces it,
   the application simply never changes or deletes an event.

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from portal import people
+from portal import people, tours
 from portal.models import Unit, User
 from portal.people import grantable_roles
 from portal.scope import scope_units
@@ -182,7 +182,7 @@ class PersonDetailsForm(PersonFormMixin, forms.ModelForm):
 
     class Meta:
         model = User
-        fields = DETAIL_FIELDS
+        fields = (*DETAIL_FIELDS, "tour")
         labels = {"badge": "Badge number", "wants_email": "Email them non-urgent bulletins too"}
         help_texts = {"wants_email": "Urgent orders are always emailed."}
 
@@ -190,6 +190,23 @@ class PersonDetailsForm(PersonFormMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.by = by
         self.fields["email"].widget.attrs["autocomplete"] = "off"
+        if "tour" in self.fields:
+            self.fields["tour"] = tour_field(self.instance)
+
+
+def tour_field(person):
+    """A select of the tours of the person's unit and "None" (their current tour kept as a
+    choice even if the unit no longer has it)."""
+    choices = tours.tour_choices(person.unit, agency_id=person.agency_id)
+    if person.tour and person.tour not in [value for value, _label in choices]:
+        choices.append((person.tour, f"{person.tour} (not a tour of the unit now)"))
+    return forms.ChoiceField(
+        label="Regular tour",
+        choices=choices,
+        required=False,
+        help_text="Reminders wait for the start of their tour when they are off duty.",
+        error_messages={"invalid_choice": "Choose one of the unit's tours, or None."},
+    )
 
 
 class AddPersonForm(PersonDetailsForm):

@@ -30,6 +30,10 @@ ENROLMENT_URL_NAMES = frozenset(
         "mfa_reauthenticate",
         "account_logout",
         "healthz",
+        # The installable app's files: nothing personal in them (portal.offline).
+        "manifest",
+        "service_worker",
+        "offline",
     }
 )
 

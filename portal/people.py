@@ -76,6 +76,7 @@ def save_person(person, *, by, changed=(), request=None):
         "unit": person.unit_id,
         "is_active": person.is_active,
         "is_on_leave": person.is_on_leave,
+        "tour": person.tour,
     }
     new_values = {name: value for name, value in new_values.items() if name in changed}
     audit.record(action, by=by, obj=person, request=request, fields=sorted(changed), **new_values)

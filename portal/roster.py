@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat, Lower
 
-from portal import audit
+from portal import audit, tours
 from portal.models import User
 from portal.people import send_set_password_links
 from portal.roster_rows import (
@@ -35,9 +35,9 @@ from portal.roster_rows import (
 from portal.units import ensure_units, load_units, missing_units, unit_key, unknown_unit_problems
 
 BATCH_SIZE = 2000
-UPDATE_BATCH_SIZE = 1000  # 10 parameters a person, well under SQLite's 32,766
+UPDATE_BATCH_SIZE = 1000  # 11 parameters a person, well under SQLite's 32,766
 LOOKUP_CHUNK = 5000  # keeps IN lists under SQLite's limit on query parameters
-PERSON_FIELDS = ("name", "badge", "rank", "member_class", "role", "unit_id", "agency_id")
+PERSON_FIELDS = ("name", "badge", "rank", "member_class", "role", "unit_id", "agency_id", "tour")
 UPDATED_COLUMNS = ("email", "is_staff", *PERSON_FIELDS)
 
 
@@ -268,6 +268,33 @@ def _unit_problems(rows, units, scope):
     ]
 
 
+def _nearest_unit(unit_path, units):
+    """The unit of `unit_path`, or (a unit to create) the nearest existing one above it."""
+    for depth in range(len(unit_path), 0, -1):
+        unit = units.get(unit_key(unit_path[:depth]))
+        if unit is not None:
+            return unit
+    return None
+
+
+def _tour_problems(rows, units):
+    """A row error for each row naming a tour its unit does not have (one cache read per
+    agency: `tours.TourBook`)."""
+    book, problems = tours.TourBook(), []
+    for row in rows:
+        if not row.tour:
+            continue
+        unit, agency = _nearest_unit(row.unit_path, units), units.get(row.agency_key)
+        if unit is None or agency is None:
+            problems.append(RowError(row.line, f"tour {row.tour!r}: the new agency has no tours"))
+        elif book.find(unit, row.tour, agency_id=agency.pk) is None:
+            names = ", ".join(tour.name for tour in book.tours_for(unit, agency_id=agency.pk))
+            reason = f"its tours are {names}" if names else "it has no tours"
+            problems.append(RowError(row.line, f"tour {row.tour!r} is not a tour of {unit.name}"
+                                               f" ({reason})"))  # fmt: skip
+    return problems
+
+
 def _new_units(rows, units):
     first_lines = {}
     for row in rows:
@@ -307,6 +334,7 @@ def validate_records(records, *, scope=None, create_units=False):
     errors += problems
     if not create_units:
         errors += _unit_problems(rows, existing.units, scope)
+    errors += _tour_problems(rows, existing.units)
     if errors:
         raise RosterError(errors)
     changes = _changes(rows, matches, existing)
@@ -325,6 +353,7 @@ def _target_fields(row, units):
         "role": row.role,
         "unit_id": units[unit_key(row.unit_path)].pk,
         "agency_id": units[row.agency_key].pk,
+        **({"tour": row.tour} if row.tour is not None else {}),
     }
 
 

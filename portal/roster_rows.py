@@ -13,6 +13,10 @@ from portal.units import unit_key
 from portal.validators import control_character_in
 
 COLUMNS = ("email", "name", "badge", "rank", "member_class", "unit_path", "role")
+# Optional: a file without it leaves everyone's regular tour as it is; with it, an empty value
+# means no tour. Checked against the unit's tours by `portal.roster`.
+OPTIONAL_COLUMNS = ("tour",)
+TOUR_MAX_LENGTH = 40
 PATH_SEPARATOR = " / "
 MAX_LENGTHS = {"email": 254, "name": 150, "badge": 20, "rank": 60}
 UNIT_NAME_MAX_LENGTH = 120
@@ -45,6 +49,7 @@ class RosterRow:
     member_class: str
     role: str
     unit_path: tuple[str, ...]
+    tour: str | None = None  # None: the file has no tour column
 
     @property
     def agency_key(self):
@@ -71,7 +76,7 @@ def _check_header(header):
     if not any(header):
         raise RosterError([RowError(1, "the file is empty: a header row is required")])
     missing = [column for column in COLUMNS if column not in header]
-    unknown = [column for column in header if column not in COLUMNS]
+    unknown = [column for column in header if column not in (*COLUMNS, *OPTIONAL_COLUMNS)]
     problems = []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -86,6 +91,7 @@ def _record(line, header, values):
     record["line"] = line
     if len(values) != len(header):
         record["field_count"] = len(values)
+        record["header_count"] = len(header)
     return record
 
 
@@ -98,7 +104,8 @@ def row_from_record(record):
     values = {column: (record.get(column) or "").strip() for column in COLUMNS}
     problems = []
     if "field_count" in record:
-        problems.append(f"expected {len(COLUMNS)} fields, found {record['field_count']}")
+        expected = record.get("header_count", len(COLUMNS))
+        problems.append(f"expected {expected} fields, found {record['field_count']}")
     email = values["email"].lower()
     problems += _email_problems(email)
     if not values["name"]:
@@ -113,12 +120,25 @@ def row_from_record(record):
         problems.append(_choice_problem("role", role, User.Role))
     unit_path = tuple(name.strip() for name in values["unit_path"].split(PATH_SEPARATOR))
     problems += _unit_path_problems(unit_path)
+    tour = (record.get("tour") or "").strip() if "tour" in record else None
+    problems += _tour_problems(tour)
     if problems:
         return None, [RowError(line, problem) for problem in problems]
     row = RosterRow(
-        line, email, values["name"], values["badge"], values["rank"], member_class, role, unit_path
-    )
+        line, email, values["name"], values["badge"], values["rank"], member_class, role, unit_path,
+        tour,
+    )  # fmt: skip
     return row, []
+
+
+def _tour_problems(tour):
+    if not tour:
+        return []
+    if len(tour) > TOUR_MAX_LENGTH:
+        return [f"tour is longer than {TOUR_MAX_LENGTH} characters"]
+    if control_character_in(tour) is not None:
+        return ["tour holds an invisible control character"]
+    return []
 
 
 def _email_problems(email):

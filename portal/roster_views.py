@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from portal import people, roster, roster_preview, roster_rows
-from portal.models import Unit
+from portal.models import Unit, User
 from portal.scope import MANAGE_PEOPLE, scope_root, scope_units
 from portal.sessions import require_recent_sign_in
 
@@ -214,7 +214,9 @@ def people_units(request):
         .annotate(count=Count("pk"))
         .order_by()
     )
-    return render(request, "people/units.html", {"units": _counted_tree(units, direct)})
+    may_edit_tours = request.user.is_superuser or request.user.role == User.Role.ADMIN
+    context = {"units": _counted_tree(units, direct), "may_edit_tours": may_edit_tours}
+    return render(request, "people/units.html", context)
 
 
 def _counted_tree(units, direct):

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.MFAEnrolmentMiddleware",
+    "portal.last_seen.LastSeenMiddleware",
     "portal.middleware.NoStoreMiddleware",
 ]
 
@@ -217,6 +218,11 @@ LOCKOUT_FAILURE_LIMIT = env.int("LOCKOUT_FAILURE_LIMIT", default=5)
 LOCKOUT_WINDOW_MINUTES = env.int("LOCKOUT_WINDOW_MINUTES", default=15)
 LOCKOUT_AUTO_UNLOCK_MINUTES = env.int("LOCKOUT_AUTO_UNLOCK_MINUTES", default=30)
 ACKNOWLEDGE_RATE_PER_MINUTE = env.int("ACKNOWLEDGE_RATE_PER_MINUTE", default=30)
+# Refused roll-call codes a person may type within LOCKOUT_WINDOW_MINUTES; past it, no code is
+# checked for them until the window has passed (bulletins.roll_call_views).
+ROLL_CALL_CODE_FAILURE_LIMIT = env.int("ROLL_CALL_CODE_FAILURE_LIMIT", default=5)
+# An acknowledgement made offline is refused when its device time is older than this on arrival.
+OFFLINE_ACK_MAX_HOURS = env.int("OFFLINE_ACK_MAX_HOURS", default=12)
 # Refused API tokens a client IP may send per minute; past it, 429 until the minute ends.
 API_TOKEN_REFUSALS_PER_MINUTE = env.int("API_TOKEN_REFUSALS_PER_MINUTE", default=20)
 
@@ -307,6 +313,9 @@ REMINDER_DELAY_MINUTES = {
     3: env.int("REMINDER_ROUTINE_MINUTES", default=24 * 60),
 }
 ESCALATION_MAX_STEPS = 4
+# false: a person off duty when told of an Order is reminded (and their supervisors told) from
+# the start of their next tour, not at 3 a.m.; true: everyone on the cadence above at once.
+CHASE_OFF_DUTY = env.bool("CHASE_OFF_DUTY", default=False)
 # When a bulletin needs a second person's approval before it goes out: "beyond-own-command"
 # (its audience reaches outside the units the author supervises, or the whole agency), "all",
 # or "none". Exercises follow EXERCISE_APPROVAL ("same": the same rule, or one of the three).
@@ -315,10 +324,36 @@ EXERCISE_APPROVAL = env.str("EXERCISE_APPROVAL", default="same")
 # An emergency publication (no approval first) must be confirmed or lifted this soon, or it
 # escalates up the chain on the Immediate cadence.
 EMERGENCY_REVIEW_MINUTES = env.int("EMERGENCY_REVIEW_MINUTES", default=60)
+# Web Push (bulletins.services.push): off while either key is empty. `manage.py vapid_keys`
+# prints a pair; the subject is the agency's contact for the push services (mailto: or https:).
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:bulletins@portal.invalid")
+# The push services a device may name (the portal POSTs to them): HTTPS hosts; a leading dot
+# allows subdomains. Plain http is accepted only for a listed 127.0.0.1 / localhost (tests).
+PUSH_SERVICE_HOSTS = env.list(
+    "PUSH_SERVICE_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        ".push.apple.com",
+        ".notify.windows.com",
+    ],
+)
+PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=500)
+# Tasks sending one event's pushes side by side (each claims its own batches).
+PUSH_SENDERS = env.int("PUSH_SENDERS", default=2)
+PUSH_TTL_SECONDS = env.int("PUSH_TTL_SECONDS", default=12 * 3600)
+PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=8)
+PUSH_RETRY_BACKOFF_SECONDS = env.int("PUSH_RETRY_BACKOFF_SECONDS", default=10)
+# A row claimed this long ago and not finished belongs to a worker that died: never re-sent.
+PUSH_LEASE_SECONDS = env.int("PUSH_LEASE_SECONDS", default=900)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "bulletins.tasks.sweep_task", "schedule": float(SWEEP_INTERVAL_SECONDS)},
     # A safety net: the outbox is also drained right after each event commits.
     "send-notifications": {"task": "bulletins.tasks.send_notifications_task", "schedule": 60.0},
+    # Pushes: lost dispatches, stranded retries, and the leases of workers that died.
+    "send-pushes": {"task": "bulletins.tasks.send_pushes_task", "schedule": 60.0},
     # Runs not started within their interval are dropped: the next one does the same work.
     "refresh-coverage": {
         "task": "bulletins.tasks.refresh_coverage_task",
@@ -389,6 +424,10 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT_SECONDS = env.int("SESSION_ABSOLUTE_TIMEOUT_SECONDS", default=12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT_SECONDS
+# What a device keeps for reading offline (bulletins.offline): attachments up to this many MB in
+# all; Intelligence bulletins only when OFFLINE_RESTRICTED is true.
+OFFLINE_ATTACHMENTS_MB = env.int("OFFLINE_ATTACHMENTS_MB", default=20)
+OFFLINE_RESTRICTED = env.bool("OFFLINE_RESTRICTED", default=False)
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp 4): no inline script or style anywhere.

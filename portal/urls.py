@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from portal import audit_views, email_addresses, people_views, roster_views, views
+from portal import audit_views, email_addresses, people_views, roster_views, tour_views, views
+from portal.offline import manifest, offline_page, service_worker
 
 admin.site.site_header = "Officer Safety Bulletins - administration"
 
@@ -17,6 +18,9 @@ audit_patterns = (
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path("manifest.webmanifest", manifest, name="manifest"),
+    path("sw.js", service_worker, name="service_worker"),
+    path("offline/", offline_page, name="offline"),
     path("accounts/email-preferences/", views.email_preferences, name="email_preferences"),
     # Addresses are managed by admins and the roster: allauth's email pages are shut.
     path("accounts/email/", email_addresses.email_managed_by_admins),
@@ -34,6 +38,7 @@ urlpatterns = [
     path("people/", people_views.people_list, name="people"),
     path("people/import/", roster_views.people_import, name="people_import"),
     path("people/units/", roster_views.people_units, name="people_units"),
+    path("people/units/<int:pk>/tours", tour_views.unit_tours, name="unit_tours"),
     path("people/new", people_views.person_add, name="person_add"),
     path("people/<int:pk>/edit", people_views.person_edit, name="person_edit"),
     path(

@@ -868,6 +868,7 @@ def test_feed_query_count_does_not_grow_with_bulletins_in_force(
     client, sergeant, officer, precinct_of_200, django_assert_max_num_queries
 ):
     _publish_many(sergeant, precinct_of_200, 2)
+    User.objects.filter(pk=officer.pk).update(last_seen_at=timezone.now())  # seen just now
     client.force_login(officer)
     small = queries_for(lambda: client.get(reverse("bulletins:feed")))
     bulletins = _publish_many(sergeant, precinct_of_200, 18, start=2)
@@ -886,6 +887,7 @@ def test_detail_query_count_does_not_grow_with_bulletins_or_versions(
     client, sergeant, officer, precinct_of_200, django_assert_max_num_queries
 ):
     first = _publish_many(sergeant, precinct_of_200, 2)[0]
+    User.objects.filter(pk=officer.pk).update(last_seen_at=timezone.now())  # seen just now
     client.force_login(officer)
     small = queries_for(lambda: client.get(reverse("bulletins:detail", args=[first.pk])))
     target = _publish_many(sergeant, precinct_of_200, 18, start=2)[0]

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bulletins.services import attachments, authoring
-from portal.models import Unit
+from portal.models import PushSubscription, Unit
 from tests.factories import approver, draft_bulletin, published_bulletin
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +22,8 @@ OK = HTTPStatus.OK
 FOUND = HTTPStatus.FOUND
 FORBIDDEN = HTTPStatus.FORBIDDEN
 NOT_FOUND = HTTPStatus.NOT_FOUND
+CREATED = HTTPStatus.CREATED
+UNPROCESSABLE = HTTPStatus.UNPROCESSABLE_ENTITY
 
 PERSONAS = ("officer", "auxiliary", "sergeant", "outsider", "admin")
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -34,10 +36,23 @@ MATRIX = [
     # The agency's lists (default statement, reasons, topics): its admins only.
     ("agency_lists", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
     ("agency_lists_post", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND),
+    # Readable offline (issue 22): each person's own bundle; the offline page is for anyone.
+    ("offline_bundle", None, OK, OK, OK, OK, OK),
+    ("offline_page", None, OK, OK, OK, OK, OK),
+    # A unit's tours of duty (issue 23): the agency's admins only.
+    ("unit_tours", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK),
+    ("unit_tours_post", None, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FOUND),
+    # Devices with alerts (issue 22): everyone has the page; a device is stopped by its owner
+    # only (the officer's here), anyone else gets a 404.
+    ("devices", None, OK, OK, OK, OK, OK),
+    ("device_stop", "officers_device", FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     # An Order for the 17th Precinct, written and published by its sergeant.
     ("view", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
     ("acknowledge", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
     ("acknowledge_answers", "precinct_order", FOUND, FOUND, FOUND, NOT_FOUND, NOT_FOUND),
+    # Acknowledged offline (issue 22), answered in JSON: 201 recorded; 200 for the sergeant,
+    # who wrote it and counts as acknowledged already.
+    ("acknowledge_offline", "precinct_order", CREATED, CREATED, OK, NOT_FOUND, NOT_FOUND),
     ("attachment", "precinct_order", OK, OK, OK, NOT_FOUND, OK),
     ("amend", "precinct_order", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("amend_post", "precinct_order", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
@@ -82,6 +97,7 @@ MATRIX = [
     ("view", "precinct_draft", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
     ("acknowledge", "precinct_draft", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     ("acknowledge_answers", "precinct_draft", *[NOT_FOUND] * 5),
+    ("acknowledge_offline", "precinct_draft", *[NOT_FOUND] * 5),
     ("attachment", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("edit", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
     ("preview", "precinct_draft", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
@@ -105,6 +121,20 @@ MATRIX = [
     ("view", "borough_emergency", OK, OK, OK, NOT_FOUND, OK),
     ("confirm", "borough_emergency", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, FOUND),
     ("lift_on_review", "borough_emergency", NOT_FOUND, NOT_FOUND, FORBIDDEN, NOT_FOUND, OK),
+    # Roll call (issue 23): everyone types a code; supervisors start one for a unit they
+    # supervise; the sergeant's screen is his and his commanders' (404 to anyone else). The
+    # code of the 17th's Day roll call, where the officer alone was present: only she co-signs.
+    ("roll_call", None, OK, OK, OK, OK, OK),
+    ("roll_call_start", "roll_call", FORBIDDEN, FORBIDDEN, FOUND, FORBIDDEN, FOUND),
+    ("roll_call_detail", "roll_call", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("roll_call_finish", "roll_call", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
+    ("roll_call_code", "finished_roll_call", OK, *[UNPROCESSABLE] * 4),
+    ("roll_call_sign", "finished_roll_call", FOUND, *[UNPROCESSABLE] * 4),
+    # The roll-call sheet and who signed it on paper: the sergeant's screen's access.
+    ("roll_call_print", "roll_call", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("roll_call_print", "finished_roll_call", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("roll_call_paper", "finished_roll_call", NOT_FOUND, NOT_FOUND, OK, NOT_FOUND, OK),
+    ("roll_call_paper_post", "finished_roll_call", NOT_FOUND, NOT_FOUND, FOUND, NOT_FOUND, FOUND),
 ]
 
 CASES = [
@@ -184,7 +214,41 @@ def bulletins(officer, auxiliary, sergeant, outsider, admin, agency, precinct17)
         "borough_draft": lambda: draft_bulletin(sergeant, borough, title="Borough draft"),
         "borough_awaiting": borough_awaiting,
         "borough_emergency": borough_emergency,
+        # Not bulletins: the 17th Precinct's Day roll call, started and finished.
+        "roll_call": lambda: _roll_call(sergeant, officer, auxiliary, precinct17, finish=False),
+        "finished_roll_call": lambda: _roll_call(sergeant, officer, auxiliary, precinct17),
+        # Not a bulletin: a phone where the officer allowed alerts.
+        "officers_device": lambda: PushSubscription.objects.create(
+            user=officer, endpoint="https://fcm.googleapis.com/fcm/send/officer-phone",
+            p256dh="key", auth="secret", name="Chrome on Android", created_at=now,
+        ),
     })  # fmt: skip
+
+
+def _roll_call(sergeant, officer, auxiliary, precinct17, *, finish=True):
+    """The Day roll call of the 17th Precinct (officer and auxiliary on the Day tour), and
+    finished with the officer alone present and the sergeant's order briefed."""
+    import datetime as dt
+
+    from bulletins.services import roll_call
+    from portal import tours
+    from portal.models import Tour, User
+
+    agency = Unit.objects.get(path=precinct17.agency_path)
+    day, _ = Tour.objects.get_or_create(
+        unit=agency, name="Day", defaults={"starts_at": dt.time(7), "ends_at": dt.time(15)}
+    )
+    tours.tours_changed(agency)
+    User.objects.filter(pk__in=[officer.pk, auxiliary.pk]).update(tour="Day")
+    now = timezone.now()
+    started = roll_call.start_roll_call(unit=precinct17, tour=day, by=sergeant, now=now)
+    if not finish:
+        return started
+    published_bulletin(sergeant, precinct17, title="Pair up at roll call")
+    versions = [o.current_version.pk for o in roll_call.orders_to_brief(started, now)]
+    return roll_call.finish_roll_call(
+        started, present_ids=[officer.pk], briefed_version_ids=versions, by=sergeant, now=now
+    )
 
 
 def _bulletin_form(precinct17):
@@ -223,6 +287,16 @@ def _reason(bulletin):
     )[0]
 
 
+def _acknowledge_offline(client, bulletin):
+    """What a device sends once back online: made a moment ago, on the version it was shown."""
+    import uuid
+
+    made = {"version": max(bulletin.version, 1), "client_id": str(uuid.uuid4()),
+            "device_time": timezone.now().isoformat()}  # fmt: skip
+    url = reverse("bulletins:acknowledge_offline", args=[bulletin.pk])
+    return client.post(url, made, content_type="application/json")
+
+
 def _officers_answer(bulletin):
     """The officer of the 17th Precinct says they cannot comply with `bulletin`."""
     from bulletins.services import responses
@@ -238,6 +312,52 @@ ACTIONS = {
     "agency_lists": lambda client, b, ctx: client.get(reverse("bulletins:agency_lists")),
     "agency_lists_post": lambda client, b, ctx: client.post(
         reverse("bulletins:agency_lists"), {"action": "add", "list": "topics", "name": "Crowds"}
+    ),
+    "offline_bundle": lambda client, b, ctx: client.get(reverse("bulletins:offline_bundle")),
+    "offline_page": lambda client, b, ctx: client.get(reverse("offline")),
+    "devices": lambda client, b, ctx: client.get(reverse("bulletins:devices")),
+    "device_stop": lambda client, b, ctx: client.post(
+        reverse("bulletins:device_stop", args=[b.pk])
+    ),
+    "roll_call": lambda client, b, ctx: client.get(reverse("bulletins:roll_call")),
+    "roll_call_start": lambda client, b, ctx: client.post(
+        reverse("bulletins:roll_call_start"), {"unit": ctx["precinct17"].pk, "tour": "Day"}
+    ),
+    "roll_call_detail": lambda client, b, ctx: client.get(
+        reverse("bulletins:roll_call_detail", args=[b.pk])
+    ),
+    "roll_call_finish": lambda client, b, ctx: client.post(
+        reverse("bulletins:roll_call_finish", args=[b.pk]),
+        {"present": [b.people.first().user_id], "action": "finish"},
+    ),
+    "roll_call_code": lambda client, b, ctx: client.post(
+        reverse("bulletins:roll_call_code"), {"code": b.code}
+    ),
+    "roll_call_sign": lambda client, b, ctx: client.post(
+        reverse("bulletins:roll_call_sign"), {"code": b.code}
+    ),
+    "roll_call_print": lambda client, b, ctx: client.get(
+        reverse("bulletins:roll_call_print", args=[b.pk])
+    ),
+    "roll_call_paper": lambda client, b, ctx: client.get(
+        reverse("bulletins:roll_call_paper", args=[b.pk])
+    ),
+    "roll_call_paper_post": lambda client, b, ctx: client.post(
+        reverse("bulletins:roll_call_paper", args=[b.pk]),
+        {"person": [b.people.filter(present=True).first().user_id]},
+    ),
+    "unit_tours": lambda client, b, ctx: client.get(
+        reverse("unit_tours", args=[ctx["precinct17"].pk])
+    ),
+    "unit_tours_post": lambda client, b, ctx: client.post(
+        reverse("unit_tours", args=[ctx["precinct17"].pk]),
+        {
+            "tours-TOTAL_FORMS": "1",
+            "tours-INITIAL_FORMS": "0",
+            "tours-0-name": "Day",
+            "tours-0-starts_at": "07:00",
+            "tours-0-ends_at": "15:00",
+        },
     ),
     "acknowledge_answers": lambda client, b, ctx: client.post(
         reverse("bulletins:acknowledge", args=[b.pk]),
@@ -270,6 +390,7 @@ ACTIONS = {
     "acknowledge": lambda client, b, ctx: client.post(
         reverse("bulletins:acknowledge", args=[b.pk]), {"version": b.version}
     ),
+    "acknowledge_offline": lambda client, b, ctx: _acknowledge_offline(client, b),
     "attachment": lambda client, b, ctx: client.get(
         reverse("bulletins:attachment", args=[b.pk, b.attachments.get().pk])
     ),
@@ -324,6 +445,7 @@ def test_anonymous_visitor_is_sent_to_sign_in_for_every_bulletin_url(client, bul
         reverse("bulletins:detail", args=[bulletin.pk]),
         reverse("bulletins:attachment", args=[bulletin.pk, bulletin.attachments.get().pk]),
         reverse("bulletins:amend", args=[bulletin.pk]),
+        reverse("bulletins:offline_bundle"),
     ]
 
     responses = [client.get(url) for url in urls]

@@ -2,13 +2,14 @@
 
 from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict
 
-from bulletins import cap, permissions
+from bulletins import cap, evidence, permissions
 from bulletins.models import Bulletin, Response
 from bulletins.services.reading import statement_for
 
@@ -196,14 +197,42 @@ class AcknowledgeIn(Schema):
     )
 
 
+class OfflineAcknowledgeIn(Schema):
+    """An acknowledgement made on the device while offline, sent once it is back online."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=MAX_ID, description="The version shown on the device.")
+    client_id: UUID = Field(
+        description="Made on the device for this acknowledgement; sending it again records "
+        "nothing new and answers the same (200)."
+    )
+    device_time: datetime = Field(
+        description="When Acknowledge was pressed, by the device's clock, with its offset. "
+        "Refused (422) when older than OFFLINE_ACK_MAX_HOURS or later than its arrival."
+    )
+
+
 class AcknowledgementOut(Schema):
     bulletin_id: int
     title: str
     version: int
-    acknowledged_at: datetime
+    acknowledged_at: datetime = Field(description="When the portal received it.")
+    acknowledged_on_device_at: datetime | None = Field(
+        None, description="Made offline: when Acknowledge was pressed, by the device's clock."
+    )
     statement: str
     content_hash: str
     auth_method: str
+    method: str = Field(
+        description='How it was made: "" in the portal, "offline", "roll_call" (briefed at roll '
+        'call, co-signed) or "paper" (signed the roll-call sheet, recorded by a sergeant).'
+    )
+    how: str = Field(description='The same in words, e.g. "signed on paper, recorded by ...".')
+
+    @staticmethod
+    def resolve_how(receipt):
+        return evidence.how_label(receipt)
 
     @staticmethod
     def resolve_title(receipt):

@@ -15,7 +15,7 @@ from bulletins.api.auth import require_fresh_sign_in
 from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
 from bulletins.forms import AmendForm, BulletinForm, LiftForm
 from bulletins.models import Bulletin, Receipt, Recipient, Response
-from bulletins.services import authoring, clock, reading, responses, tracking
+from bulletins.services import authoring, clock, offline_ack, reading, responses, tracking
 from portal.scope import scope_unit_ids
 
 router = Router()
@@ -134,6 +134,38 @@ def bulletin_acknowledge(request, payload: schemas.AcknowledgeIn, bulletin_id: i
     return {"recorded": recorded, "acknowledgement": receipt}
 
 
+@router.post(
+    "/bulletins/{bulletin_id}/acknowledge-offline",
+    response={200: schemas.AcknowledgeOut, 201: schemas.AcknowledgeOut, **ERRORS},
+    summary="Send an acknowledgement made offline: 201 recorded, 200 sent before",
+    description="The same rules as the bulletin page's: refused with 409 when the order "
+    "changed materially (read it again), ended or has a check of understanding, and with "
+    "422 (field device_time) when the device's time is too old or later than its arrival.",
+    tags=["reading"],
+)
+def bulletin_acknowledge_offline(
+    request, payload: schemas.OfflineAcknowledgeIn, bulletin_id: int = BulletinId
+):
+    if payload.device_time.tzinfo is None:
+        raise ValidationError({"device_time": "Give the device's time with its UTC offset."})
+    try:
+        outcome = offline_ack.acknowledge_offline(
+            bulletin_id, user=request.user, version_number=payload.version,
+            client_id=payload.client_id, device_at=payload.device_time, now=timezone.now(),
+            request=request,
+        )  # fmt: skip
+    except Bulletin.DoesNotExist:
+        raise Http404 from None
+    except ValidationError as error:
+        if error.code in offline_ack.CONFLICTS:
+            raise
+        field = "client_id" if error.code == "client_id" else "device_time"
+        field = "version" if error.code in ("version", "not_order") else field
+        raise ValidationError({field: error.messages}) from None
+    body = {"recorded": outcome.recorded, "acknowledgement": outcome.receipt}
+    return Status(201 if outcome.recorded else 200, body)
+
+
 @router.get(
     "/bulletins/{bulletin_id}/reasons",
     response={200: list[schemas.ReasonOut], **ERRORS},
@@ -199,7 +231,7 @@ def bulletin_responses(request, bulletin_id: int = BulletinId):
 def acknowledgement_history(request):
     return (
         Receipt.objects.filter(user=request.user, acknowledged_at__isnull=False)
-        .select_related("version")
+        .select_related("version", "roll_call__sergeant", "recorded_by")
         .order_by("-acknowledged_at", "-id")
     )
 

@@ -5,6 +5,8 @@ version took effect; step 1 tells the supervisors of the person's unit one delay
 the supervisors of the unit above, and so on up to the agency. Each step is written once per
 person and version by a set-based INSERT ... SELECT guarded by a unique constraint, so the sweep
 can run twice or late. Acknowledging, the bulletin ending, or going on leave stops the chase.
+Someone told while off duty is reminded one delay after their next tour starts
+(`portal.tours.told_off_duty_waiting`; off with CHASE_OFF_DUTY).
 """
 
 from datetime import timedelta
@@ -13,12 +15,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import BigIntegerField, Count, Exists, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Cast, Length, Substr
+from django.db.models.functions import Cast, Greatest, Length, Substr
 from django.utils import timezone
 
 from bulletins import notifications, permissions
 from bulletins.models import Bulletin, BulletinVersion, NotificationEvent, Recipient, Reminder
-from portal import audit, database
+from portal import audit, database, tours
 from portal.models import AuditEvent, Unit
 from portal.scope import scope_root
 
@@ -58,7 +60,23 @@ def _steps_taken(step, **filters):
     )
 
 
-def _due(step, priority, now, bulletin_ids):
+def _waiting_for_tour(due, priority, now, owners):
+    """`due` without the people told while off duty whose next tour has not started
+    `delay_for(priority)` ago (unless CHASE_OFF_DUTY): told = added to the audience, the
+    bulletin taking effect, or its current version (a material amendment), whichever is later."""
+    if settings.CHASE_OFF_DUTY or not owners:
+        return due
+    held = tours.told_off_duty_waiting(now, delay_for(priority), owners)
+    if held is None:
+        return due
+    version_at = BulletinVersion.objects.filter(
+        bulletin=OuterRef("bulletin"), number=OuterRef("bulletin__ack_version")
+    ).values("created_at")[:1]
+    told_at = Greatest("added_at", "bulletin__effective_at", Subquery(version_at))
+    return due.alias(told_at=told_at).exclude(held)
+
+
+def _due(step, priority, now, bulletin_ids, owners=None):
     cutoff = now - delay_for(priority)
     due = (
         chased(now)
@@ -71,7 +89,8 @@ def _due(step, priority, now, bulletin_ids):
             number=OuterRef("bulletin__ack_version"),
             created_at__lte=cutoff,
         )
-        return due.filter(Exists(version_in_effect), bulletin__effective_at__lte=cutoff)
+        due = due.filter(Exists(version_in_effect), bulletin__effective_at__lte=cutoff)
+        return _waiting_for_tour(due, priority, now, owners)
     return due.filter(Exists(_steps_taken(step - 1, created_at__lte=cutoff)), unit__depth__gte=step)
 
 
@@ -119,9 +138,10 @@ def chase(now):
     for pk, priority in in_force.values_list("pk", "priority"):
         by_priority.setdefault(priority, []).append(pk)
     written = 0
+    owners = tours.tour_owners() if by_priority and not settings.CHASE_OFF_DUTY else None
     for step in range(settings.ESCALATION_MAX_STEPS + 1):
         for priority, bulletin_ids in by_priority.items():
-            due = _due(step, priority, now, bulletin_ids)
+            due = _due(step, priority, now, bulletin_ids, owners)
             written += _insert_reminders(due, step=step, unit=_escalation_unit(step), now=now)
     if written:
         _queue_messages(now)

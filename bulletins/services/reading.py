@@ -22,7 +22,6 @@ from bulletins.models import (
     Recipient,
 )
 from portal import audit, database
-from portal.models import User
 
 # What a reader signs when neither the version nor the agency's policy says otherwise.
 ACKNOWLEDGEMENT_STATEMENT = AgencyPolicy.DEFAULT_STATEMENT
@@ -196,7 +195,7 @@ _RECEIPT_AND_EVENT_SQL = (
     + """    RETURNING 1
 ), told AS (
     UPDATE {recipient}
-    SET acknowledged_version = %(version)s, acknowledged_at = %(now)s,
+    SET acknowledged_version = %(version)s, acknowledged_at = %(now)s, acknowledged_method = '',
         first_opened_at = COALESCE(first_opened_at, %(now)s)
     WHERE bulletin_id = %(bulletin)s AND user_id = %(user)s
       AND (acknowledged_version IS NULL OR acknowledged_version < %(version)s)
@@ -330,10 +329,39 @@ def _check_acknowledgeable(bulletin, version_number, now):
         raise ValidationError("This order has changed since you opened it. Read the new version.")
 
 
+def acknowledge_offline_checked(
+    bulletin, *, user, version_number, now, request, device_at, client_id
+):
+    """The checked way for an acknowledgement made on a device while offline, sent when it came
+    back (`services.offline_ack` decides first whether it still applies): the receipt also says
+    how, with the device's time and its id. True if this call recorded it."""
+    how = {"method": Receipt.Method.OFFLINE, "acknowledged_on_device_at": device_at,
+           "client_id": client_id}  # fmt: skip
+    recorded = _acknowledge_checked(
+        bulletin, user=user, version_number=version_number, now=now, request=request, how=how
+    )
+    if recorded:
+        changes.reader_changed(user, bulletin.pk)
+    return recorded
+
+
+def acknowledge_made_elsewhere(bulletin, *, user, version_number, now, how, request=None):
+    """The checked way for an acknowledgement made away from the bulletin's page (co-signed
+    after roll call, signed on the paper sheet): `how` holds the receipt's fields saying how
+    (`method`, `roll_call_id`, `statement`, `recorded_by_id`). True if this call recorded it."""
+    recorded = _acknowledge_checked(
+        bulletin, user=user, version_number=version_number, now=now, request=request, how=how
+    )
+    if recorded:
+        changes.reader_changed(user, bulletin.pk)
+    return recorded
+
+
 @transaction.atomic
-def _acknowledge_checked(bulletin, *, user, version_number, now, request):
+def _acknowledge_checked(bulletin, *, user, version_number, now, request, how=None):
     """Every other case, checked one by one: True if this call recorded the acknowledgement,
-    False if it was already recorded; ValidationError saying why it cannot be."""
+    False if it was already recorded; ValidationError saying why it cannot be. `how`: the
+    receipt's fields saying how it was made, when not in the portal (`method`, ...)."""
     _check_acknowledgeable(bulletin, version_number, now)
     version_id, content_hash, statement, questions = (
         BulletinVersion.objects.filter(bulletin=bulletin, number=version_number)
@@ -367,16 +395,26 @@ def _acknowledge_checked(bulletin, *, user, version_number, now, request):
                 evidence["user_agent"],
             ],
         )
-        if cursor.fetchone() is None:
+        row = cursor.fetchone()
+        if row is None:
             return False
+    how = how or {}
+    if how:
+        Receipt.objects.filter(pk=row[0]).update(**how)
     Recipient.objects.filter(bulletin=bulletin, user=user).filter(
         Q(acknowledged_version__isnull=True) | Q(acknowledged_version__lt=version_number)
     ).update(
         acknowledged_version=version_number,
         acknowledged_at=now,
+        acknowledged_method=how.get("method", Receipt.Method.PORTAL),
         first_opened_at=Coalesce("first_opened_at", now),
     )
     event.agency_id, event.detail = bulletin.agency_id, {"content_hash": content_hash}
+    if how:
+        event.detail |= {
+            name: value.isoformat() if hasattr(value, "isoformat") else str(value)
+            for name, value in how.items()
+        }
     event.save(force_insert=True)
     return True
 
@@ -481,7 +519,7 @@ def _answer_and_acknowledge_at_once(bulletin_id, *, user, version_number, answer
     return row[0], row[1] == 1
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # in the publication's transaction: no savepoint of its own
 def acknowledge_as_author(bulletin, *, person, now, statement=ISSUED_STATEMENT, at=None):
     """Count `person`, who wrote (or co-signed) the current material version of the Order
     `bulletin`, as having acknowledged it at `at` (its publication; by default `now`): a receipt
@@ -515,6 +553,7 @@ def acknowledge_as_author(bulletin, *, person, now, statement=ISSUED_STATEMENT, 
     told.update(
         acknowledged_version=number,
         acknowledged_at=at,
+        acknowledged_method=Receipt.Method.PORTAL,  # not an earlier one's roll call or paper
         first_opened_at=Coalesce("first_opened_at", at),
     )
     audit.record("bulletin.acknowledge", by=person, obj=bulletin, version=number, now=now,
@@ -528,7 +567,7 @@ def acknowledge_author_told_late(bulletin, *, now):
     recipient rows of a large audience are written (after the publishing transaction)."""
     author = (
         BulletinVersion.objects.filter(bulletin=bulletin, number=bulletin.ack_version)
-        .select_related("created_by")
+        .select_related("created_by", "approved_by")
         .first()
     )
     if author is None or author.created_by is None:
@@ -537,10 +576,13 @@ def acknowledge_author_told_late(bulletin, *, now):
     recorded = acknowledge_as_author(
         bulletin, person=author.created_by, now=now, statement=statement, at=author.created_at
     )
-    if author.approved_by_id is not None:  # the second person, told only now as well
-        approver = User.objects.get(pk=author.approved_by_id)
+    if author.approved_by is not None:  # the second person, told only now as well
         acknowledge_as_author(
-            bulletin, person=approver, now=now, statement=APPROVED_STATEMENT, at=author.created_at
+            bulletin,
+            person=author.approved_by,
+            now=now,
+            statement=APPROVED_STATEMENT,
+            at=author.created_at,
         )
     return recorded
 

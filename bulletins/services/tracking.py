@@ -10,6 +10,7 @@ recipients whatever the audience size and however much history the table holds.
 from datetime import timedelta
 from itertools import accumulate
 
+from django.conf import settings
 from django.db.models import (
     Case,
     Count,
@@ -21,9 +22,9 @@ from django.db.models import (
     When,
 )
 
-from bulletins.models import Bulletin, BulletinVersion, Recipient, Reminder, Response
+from bulletins.models import Bulletin, BulletinVersion, Receipt, Recipient, Reminder, Response
 from bulletins.services import answers_tracking
-from portal import database
+from portal import database, tours
 from portal.models import Unit, User
 
 BUCKETS = (15, 30, 60)
@@ -97,14 +98,25 @@ def timeline_limits(bulletin, *, now, points=TIMELINE_POINTS):
 
 def tally(recipients, limits):
     """The one GROUP BY behind every figure: [(unit_id, acknowledged_version, slot, people,
-    opened)], where `slot` places the acknowledgement among `limits` (see `slot`)."""
+    opened, at_roll_call, on_paper)], where `slot` places the acknowledgement among `limits`
+    (see `slot`) and the last two count how the acknowledgements were made (FILTER
+    aggregates of the same scan: roll call, paper recorded by a sergeant)."""
+    Method = Receipt.Method
     return list(
         recipients.order_by()
         .annotate(ack_slot=slot("acknowledged_at", limits))
         .values("unit_id", "acknowledged_version", "ack_slot")
-        .annotate(people=Count("pk"), opened=Count("first_opened_at"))
-        .values_list("unit_id", "acknowledged_version", "ack_slot", "people", "opened")
-    )
+        .annotate(
+            people=Count("pk"),
+            opened=Count("first_opened_at"),
+            at_roll_call=Count("pk", filter=Q(acknowledged_method=Method.ROLL_CALL)),
+            on_paper=Count("pk", filter=Q(acknowledged_method=Method.PAPER)),
+        )
+        .values_list(
+            "unit_id", "acknowledged_version", "ack_slot", "people", "opened", "at_roll_call",
+            "on_paper",
+        )
+    )  # fmt: skip
 
 
 # What is counted per unit. Of an Order, each person told is in exactly one of: acknowledged,
@@ -129,10 +141,10 @@ class Coverage:
         self.timeline_at = timeline_limits(bulletin, now=now) if now is not None else []
         self.limits = sorted(set(self.marks + self.timeline_at))
         current = bulletin.ack_version
-        self.earlier = 0
+        self.earlier = self.at_roll_call = self.on_paper = 0
         self.by_version, self.by_unit = {}, {}
         in_slot = [0] * (len(self.limits) + 1)
-        for unit_id, version, ack_slot, people, opened in tally(recipients, self.limits):
+        for unit_id, version, ack_slot, people, opened, *how in tally(recipients, self.limits):
             is_current = version is not None and version >= current
             self.by_version[version] = self.by_version.get(version, 0) + people
             counts = self._unit(unit_id)
@@ -142,6 +154,8 @@ class Coverage:
                 counts["acknowledged"] += people
                 if ack_slot is not None:  # an acknowledgement always has its time
                     in_slot[ack_slot] += people
+                self.at_roll_call += how[0]
+                self.on_paper += how[1]
             elif version is not None:
                 self.earlier += people
         if bulletin.requires_acknowledgement:
@@ -192,6 +206,8 @@ class Coverage:
             "audience": audience,
             "opened": self.opened,
             "acknowledged": acknowledged,
+            "acknowledged_at_roll_call": self.at_roll_call,
+            "acknowledged_on_paper": self.on_paper,
             "earlier_version_only": self.earlier,
             "cannot_comply": cannot,
             "cannot_comply_open": totals["cannot_open"],
@@ -388,6 +404,21 @@ def count_reminders(bulletin, recipients):
     )
     for row in recipients:
         row.reminder_count = counts.get(row.pk, 0)
+
+
+def mark_off_duty(bulletin, recipients, now):
+    """Sets `off_duty_until` on each of a page of recipients (with `user` and `unit` loaded):
+    when the tour starts of someone told while off duty whose chase waits for it (None for the
+    others; `portal.tours.waiting_until`). No query: the tours come from the cache, once per
+    agency. Nothing waits with CHASE_OFF_DUTY."""
+    book = tours.TourBook()
+    for row in recipients:
+        row.off_duty_until = None
+        if settings.CHASE_OFF_DUTY or not row.user.tour:
+            continue
+        told_at = max(row.added_at, bulletin.effective_at or row.added_at)
+        tour = book.person_tour(row.user, row.unit)
+        row.off_duty_until = tours.waiting_until(tour, told_at, now)
 
 
 def group_breakdown(rows):

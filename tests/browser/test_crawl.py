@@ -57,6 +57,10 @@ EVERYONE = {
     "mfa_index",
     "mfa_add_webauthn",
     "email_preferences",
+    "bulletins:devices",
+    "bulletins:roll_call",
+    "offline",
+    "bulletins:while_away",
 }
 SUPERVISING = EVERYONE | {
     "bulletins:preview",
@@ -74,6 +78,9 @@ SUPERVISING = EVERYONE | {
     "bulletins:exercises",
     "bulletins:approvals",
     "bulletins:implemented_board",
+    "bulletins:roll_call_detail",
+    "bulletins:roll_call_print",
+    "bulletins:roll_call_paper",
 }
 # Answering back: "I cannot comply" on every Order; "Report implemented" and resolving.
 ANSWERING = {"bulletins:cannot_comply"}
@@ -89,6 +96,7 @@ PEOPLE = {
     "person_move",
     "person_role",
     "person_leave",
+    "unit_tours",
 }
 # The admins' Templates pages (a superuser with no agency of his own creates none).
 TEMPLATES = {"bulletins:templates", "bulletins:template_edit"}
@@ -132,6 +140,30 @@ def _checked_order(sergeant, precinct17, now):
     agency = Unit.objects.get(path=precinct17.agency_path)
     CannotComplyReason.objects.get_or_create(agency=agency, label="Other")
     Topic.objects.create(agency=agency, name="Crowd events", is_archived=True)
+
+
+def _roll_calls(sergeant, officer, auxiliary, precinct17, now):
+    """The 17th Precinct's Day roll calls: one finished (its code on the screen), one being
+    called (the roster and the orders to tick)."""
+    import datetime as dt
+
+    from bulletins.services import roll_call
+    from portal import tours
+    from portal.models import Tour
+
+    agency = Unit.objects.get(path=precinct17.agency_path)
+    day, _ = Tour.objects.get_or_create(
+        unit=agency, name="Day", defaults={"starts_at": dt.time(7), "ends_at": dt.time(15)}
+    )
+    tours.tours_changed(agency)
+    User.objects.filter(pk__in=[officer.pk, auxiliary.pk]).update(tour="Day")
+    earlier = now - timedelta(hours=1)
+    done = roll_call.start_roll_call(unit=precinct17, tour=day, by=sergeant, now=earlier)
+    versions = [o.current_version.pk for o in roll_call.orders_to_brief(done, earlier)]
+    roll_call.finish_roll_call(
+        done, present_ids=[officer.pk], briefed_version_ids=versions, by=sergeant, now=earlier
+    )
+    roll_call.start_roll_call(unit=precinct17, tour=day, by=sergeant, now=now)
 
 
 def route_of(path):
@@ -365,6 +397,10 @@ def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuse
     )
     for person in (officer, auxiliary, sergeant, admin, superuser, auditor):
         tokens.issue_token(person, name="Precinct display board", now=now - timedelta(days=1))
+        person.push_subscriptions.create(
+            endpoint=f"https://fcm.googleapis.com/fcm/send/crawl-{person.pk}", p256dh="key",
+            auth="secret", name="Chrome on Android", created_at=now - timedelta(days=1),
+        )  # fmt: skip
     draft = draft_bulletin(
         sergeant,
         precinct17,
@@ -373,6 +409,7 @@ def crawl_story(story, officer, auxiliary, sergeant, admin, precinct17, superuse
         instruction="Switch the body camera on before every stop.",
     )
     _checked_order(sergeant, precinct17, now)
+    _roll_calls(sergeant, officer, auxiliary, precinct17, now)
     superseded, superseding = _related_orders(story, sergeant, precinct17, now)
     return {**story, "amended": amended, "draft": draft, "superseded": superseded,
             "superseding": superseding}  # fmt: skip
@@ -437,7 +474,11 @@ def test_every_page_a_role_can_reach_loads_fits_a_phone_and_passes_axe(
     started = time.monotonic()
 
     drafts = [crawl_story["draft"]] if permissions.can_manage(person, crawl_story["draft"]) else []
-    unlinked = [reverse("bulletins:preview", args=[draft.pk]) for draft in drafts]
+    # The offline page is what the service worker shows for a page it did not keep.
+    unlinked = [reverse("offline")]
+    # "While you were away" is reached by a redirect from the feed (test_while_away_page.py).
+    unlinked += [reverse("bulletins:while_away")]
+    unlinked += [reverse("bulletins:preview", args=[draft.pk]) for draft in drafts]
 
     crawl = Crawl(session.page, session.base, PASSWORD).run(unlinked).not_found_page()
     visited, problems = crawl.visited, crawl.problems

@@ -1,9 +1,13 @@
 """The demo agency of the July 2016 story: Metro Police Department, its boroughs and precincts,
 the demo sign-ins and, on request, thousands of generated members. Safe to run again."""
 
+from datetime import time
+
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import IntegerField
+from django.db.models.functions import Mod
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -12,8 +16,8 @@ from bulletins.management.commands._demo_bulletins import (
     seed_bulletins,
     seed_templates,
 )
-from portal import mfa, roster, roster_rows
-from portal.models import Unit, User
+from portal import mfa, roster, roster_rows, tours
+from portal.models import Tour, Unit, User
 from portal.units import ensure_units, unit_key
 
 DEMO_PASSWORD = "portal-demo-2026"
@@ -53,6 +57,13 @@ DEMO_PEOPLE = (
      "supervisor", ("Manhattan South",)),
     ("chief@demo.test", "Gerald Moran", "0001", "Chief of Department", "sworn", "admin", ()),
 )  # fmt: skip
+# The agency's default tours (agency time); the demo sign-ins' regular tours.
+DEMO_TOURS = (("Day", time(7), time(15)), ("Evening", time(15), time(23)),
+              ("Midnight", time(23), time(7)))  # fmt: skip
+DEMO_PEOPLE_TOURS = {"officer@demo.test": "Day", "officer2@demo.test": "Evening",
+                     "auxiliary@demo.test": "Day", "sergeant@demo.test": "Day",
+                     "admin@demo.test": "Day", "commander@demo.test": "Day",
+                     "chief@demo.test": "Day"}  # fmt: skip
 FIRST_NAMES = (
     "James", "Maria", "Michael", "Aisha", "Robert", "Jennifer", "David", "Keisha", "Joseph",
     "Linda", "Daniel", "Rosa", "Anthony", "Mei", "Kevin", "Fatima", "Brian", "Sofia", "Thomas",
@@ -146,6 +157,29 @@ def seed_people(password_hash):
     return summary
 
 
+def seed_tours(agency):
+    """The agency's default tours, where it has none yet (an admin's own stay as they are)."""
+    if not Tour.objects.filter(unit=agency).exists():
+        for position, (name, starts_at, ends_at) in enumerate(DEMO_TOURS):
+            Tour.objects.create(
+                unit=agency, name=name, starts_at=starts_at, ends_at=ends_at, position=position
+            )
+        tours.tours_changed(agency)
+
+
+def seed_people_tours():
+    """The demo sign-ins' tours (the desk people work days); generated members without one
+    get Day, Evening or Midnight in turn."""
+    for email, tour in DEMO_PEOPLE_TOURS.items():
+        User.objects.filter(email=email).update(tour=tour)
+    generated = User.objects.filter(email__startswith="officer0", email__endswith="@demo.test")
+    turns = generated.filter(tour="").annotate(
+        turn=Mod("pk", len(DEMO_TOURS), output_field=IntegerField())
+    )
+    for turn, (name, *_times) in enumerate(DEMO_TOURS):
+        turns.filter(turn=turn).update(tour=name)
+
+
 def seed_mfa():
     """Every demo sign-in enrolled in TOTP with DEMO_TOTP_SECRET (encrypted at rest like any
     other secret); passkeys are theirs to add."""
@@ -189,9 +223,11 @@ class Command(BaseCommand):
     def handle(self, *args, officers, **options):
         password_hash = make_password(DEMO_PASSWORD)
         agency, units_created = seed_units()
+        seed_tours(agency)
         people = seed_people(password_hash)
         seed_mfa()
         generated = seed_generated_officers(officers, password_hash)
+        seed_people_tours()
         seed_agency_lists(agency)
         published = seed_bulletins(agency, demo_people(), now=timezone.now())
         seed_templates(agency, demo_people(), now=timezone.now())
