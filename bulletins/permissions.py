@@ -180,8 +180,9 @@ def trackable_bulletins(user):
     if root is None:
         return Bulletin.objects.none()
     told_in_scope = Recipient.objects.filter(bulletin=OuterRef("pk"))
-    if not root.is_root():  # a whole agency: anyone its bulletins told (no list of units)
-        told_in_scope = told_in_scope.filter(unit_id__in=scope_unit_ids(user))
+    if root.is_root():  # a whole agency: anyone its bulletins told (no list of units)
+        return published.filter(Exists(told_in_scope), agency_id=root.pk)
+    told_in_scope = told_in_scope.filter(unit_id__in=scope_unit_ids(user))
     return published.filter(Exists(told_in_scope), agency__path=root.agency_path)
 
 

@@ -41,15 +41,21 @@ def _scope(user, *, with_ids):
         user._scope_unit_ids = []
         return
     agency_wide = user.role == User.Role.ADMIN
-    prefix = Substr("path", 1, Unit.steplen) if agency_wide else F("path")
-    own = Subquery(Unit.objects.filter(pk=user.unit_id).values(prefix=prefix))
-    if agency_wide and not with_ids:
-        units = Unit.objects.filter(Q(path=own) | Q(pk=user.unit_id))
-    else:
-        units = Unit.objects.filter(path__startswith=own)
     fields = [field.attname for field in Unit._meta.concrete_fields]
-    # Tuples: a whole agency's units may be read, two of them used as objects.
-    rows = list(units.order_by("path").values_list(*fields))
+    rows = None
+    if agency_wide and not with_ids and user.agency_id:
+        # The agency kept on the person, if it is still their unit's root (else read below).
+        rows = _rows(Unit.objects.filter(pk__in={user.agency_id, user.unit_id}), fields)
+        if not (rows and rows[0][0] == user.agency_id and _is_root_of(rows, user)):
+            rows = None
+    if rows is None:
+        prefix = Substr("path", 1, Unit.steplen) if agency_wide else F("path")
+        own = Subquery(Unit.objects.filter(pk=user.unit_id).values(prefix=prefix))
+        if agency_wide and not with_ids:
+            units = Unit.objects.filter(Q(path=own) | Q(pk=user.unit_id))
+        else:
+            units = Unit.objects.filter(path__startswith=own)
+        rows = _rows(units, fields)
     if not rows:
         user._scope_unit_ids = []
         return
@@ -59,6 +65,18 @@ def _scope(user, *, with_ids):
     if not User.unit.is_cached(user):  # no query for the person's own unit later
         own_row = next(row for row in rows if row[0] == user.unit_id)
         User.unit.field.set_cached_value(user, Unit.from_db("default", fields, own_row))
+
+
+def _rows(units, fields):
+    # Tuples: a whole agency's units may be read, two of them used as objects.
+    return list(units.order_by("path").values_list(*fields))
+
+
+def _is_root_of(rows, user):
+    """Whether rows[0] (path order) is an agency root above the person's own unit, in `rows`."""
+    root_path, depth = rows[0][1], rows[0][2]
+    own = next((row for row in rows if row[0] == user.unit_id), None)
+    return depth == 1 and own is not None and own[1].startswith(root_path)
 
 
 def scope_units(user):
