@@ -42,9 +42,12 @@ class StartForm(forms.Form):
         units = scope_units(user).order_by("path")
         self.fields["unit"].queryset = units
         default_unit = user.unit if user.unit_id and user.unit in units else units.first()
-        # The tours of the default unit (the agency's, unless a unit has its own); the unit
-        # chosen must have the tour picked (`clean`).
-        names = [tour.name for tour in tours.tours_for(default_unit, agency_id=user.agency_id)]
+        # Every tour name of the units offered (the agency's, and those of a unit with its
+        # own), the default unit's first; the unit chosen must have the tour picked (`clean`).
+        names, book = {}, tours.TourBook()  # the agency's tours read once
+        for unit in [default_unit, *units] if default_unit else []:
+            for tour in book.tours_for(unit, agency_id=user.agency_id):
+                names.setdefault(tour.name, None)
         self.fields["tour"].choices = [(name, name) for name in names]
         nearest = tours.nearest_tour_start(default_unit, now) if default_unit else None
         self.initial = {"unit": default_unit, "tour": nearest[0].name if nearest else None}

@@ -390,6 +390,28 @@ def test_start_defaults_to_the_tour_starting_nearest_now(client, sergeant, day, 
     assert f'<option value="{nearest.name}" selected>' in response.text
 
 
+def test_a_unit_with_tours_of_its_own_is_offered_them_and_runs_its_roll_call(
+    client, admin, agency, precinct75, outsider, day
+):
+    early = Tour.objects.create(
+        unit=precinct75, name="Early", starts_at=dt.time(6), ends_at=dt.time(14)
+    )
+    tours.tours_changed(agency)
+    User.objects.filter(pk=outsider.pk).update(tour="Early")
+    client.force_login(admin)
+
+    form = client.get(reverse("bulletins:roll_call")).context["start_form"]
+    names = [name for name, _ in form.fields["tour"].choices]
+    response = client.post(
+        reverse("bulletins:roll_call_start"), {"unit": precinct75.pk, "tour": "Early"}
+    )
+
+    assert names[:3] == ["Day", "Evening", "Midnight"] and "Early" in names
+    started = RollCall.objects.get(unit=precinct75)
+    assert response.status_code == 302 and started.tour == early
+    assert list(started.people.values_list("user_id", flat=True)) == [outsider.pk]
+
+
 def test_too_many_wrong_codes_lock_the_code_entry_like_sign_in(
     client, settings, sergeant, officer, precinct17, day, day_roster, orders
 ):
