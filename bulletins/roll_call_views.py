@@ -225,15 +225,23 @@ def _locked(request, form):
     return _index(request, code_form=form, status=HTTPStatus.TOO_MANY_REQUESTS)
 
 
+def _checked_code(request):
+    """The code form sent, and the page refusing it (bad input, too many wrong codes) or None."""
+    form = CodeForm(request.POST)
+    if not form.is_valid():
+        return form, _index(request, code_form=form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
+    if _is_locked(request.user):
+        return form, _locked(request, form)
+    return form, None
+
+
 @require_POST
 @rate_limited("roll_call_code", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def roll_call_code(request):
     """The code typed: the orders briefed, to co-sign (nothing is written yet)."""
-    form = CodeForm(request.POST)
-    if not form.is_valid():
-        return _index(request, code_form=form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
-    if _is_locked(request.user):
-        return _locked(request, form)
+    form, refused = _checked_code(request)
+    if refused is not None:
+        return refused
     now = timezone.now()
     try:
         found = service.find_roll_call(form.cleaned_data["code"], request.user, now)
@@ -255,11 +263,9 @@ def roll_call_code(request):
 @rate_limited("acknowledge", setting="ACKNOWLEDGE_RATE_PER_MINUTE")
 def roll_call_sign(request):
     """Acknowledge briefed orders: a roll-call receipt for each that can still take one."""
-    form = CodeForm(request.POST)
-    if not form.is_valid():
-        return _index(request, code_form=form, status=HTTPStatus.UNPROCESSABLE_ENTITY)
-    if _is_locked(request.user):
-        return _locked(request, form)
+    form, refused = _checked_code(request)
+    if refused is not None:
+        return refused
     try:
         receipts = service.co_sign(
             form.cleaned_data["code"], person=request.user, now=timezone.now(), request=request

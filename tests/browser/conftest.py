@@ -118,6 +118,21 @@ def totp_code(secret=TOTP_SECRET):
     return format_hotp_value(hotp_value(secret, int(time.time()) // period))
 
 
+def sign_in_page(page, user, password=PASSWORD):
+    """Email and password; then the authenticator code if the portal asks for one."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("I have read the system use notice").check()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_load_state()
+    if "/2fa/authenticate" in page.url:
+        page.get_by_label("Code").fill(totp_code())
+        page.get_by_role("button", name="Sign In").click()
+        page.wait_for_load_state()
+    return page
+
+
 class Session:
     """One person in their own browser context (own cookies), on one page."""
 
@@ -133,19 +148,7 @@ class Session:
         return self.page.goto(path)
 
     def sign_in(self, user, password=PASSWORD):
-        """Email and password; then the authenticator code if the portal asks for one."""
-        page = self.page
-        page.goto("/accounts/login/")
-        page.get_by_label("Email").fill(user.email)
-        page.get_by_label("Password").fill(password)
-        page.get_by_label("I have read the system use notice").check()
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        page.wait_for_load_state()
-        if "/2fa/authenticate" in page.url:
-            page.get_by_label("Code").fill(totp_code())
-            page.get_by_role("button", name="Sign In").click()
-            page.wait_for_load_state()
-        return page
+        return sign_in_page(self.page, user, password)
 
     def close(self):
         self.context.close()

@@ -50,20 +50,11 @@ def phone(browser, live_server, tmp_path):
 
 
 def sign_in(page, user, password):
-    from tests.browser.conftest import totp_code
+    from tests.browser.conftest import sign_in_page
 
     if mfa.requires_mfa(user) and not mfa.has_totp(user):
         mfa.enrol_totp(user, TOTP_SECRET)
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_label("I have read the system use notice").check()
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_load_state()
-    if "/2fa/authenticate" in page.url:
-        page.get_by_label("Code").fill(totp_code())
-        page.get_by_role("button", name="Sign In").click()
-        page.wait_for_load_state()
+    sign_in_page(page, user, password)
 
 
 def registration_id(page, cdp, origin, timeout=15):
