@@ -81,8 +81,7 @@ def start_mail_worker():
     import shift_change
 
     process = shift_change.start(
-        [*shift_change.NICE, str(shift_change.VENV_BIN / "celery"), "-A", "portal", "worker",
-         "--pool", "solo",
+        [str(shift_change.VENV_BIN / "celery"), "-A", "portal", "worker", "--pool", "solo",
          "-Q", MAIL_QUEUE, "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
          "-n", "bench-mail@%h"], "mail-worker",
     )  # fmt: skip

@@ -287,14 +287,9 @@ def start_gunicorn():
     raise RuntimeError("gunicorn did not answer /healthz (see /tmp/bench-gunicorn.log)")
 
 
-# Celery workers run at a lower CPU priority than the web processes, as the deployment's
-# units run them (docs/deploy/portal-worker.service: Nice=10).
-NICE = ["nice", "-n", "10"]
-
-
 def start_worker():
     process = start(
-        [*NICE, str(VENV_BIN / "celery"), "-A", "portal", "worker", "--pool", "solo",
+        [str(VENV_BIN / "celery"), "-A", "portal", "worker", "--pool", "solo",
          "--without-gossip", "--without-mingle", "--loglevel", "WARNING"], "worker",
     )  # fmt: skip
     time.sleep(4)

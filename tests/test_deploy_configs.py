@@ -85,21 +85,6 @@ def test_there_is_exactly_one_beat_and_the_web_uses_the_gunicorn_config():
     assert " beat " not in commands["portal-worker.service"]["Service"]["ExecStart"]
 
 
-def test_workers_yield_the_cpu_to_the_web_processes_where_they_share_a_machine():
-    unit = configparser.ConfigParser(interpolation=None)
-    unit.read_string((DEPLOY / "portal-worker.service").read_text())
-    workers = [
-        line.split(":", 1)[1].split()
-        for procfile in (ROOT / "Procfile", DEPLOY / "Procfile")
-        for line in procfile.read_text().splitlines()
-        if line.startswith("worker:")
-    ]
-
-    assert int(unit["Service"]["Nice"]) > 0
-    assert len(workers) == 2
-    assert all(command[:3] == ["nice", "-n", "10"] for command in workers), workers
-
-
 def test_procfile_lists_each_process_once():
     lines = [line for line in (DEPLOY / "Procfile").read_text().splitlines() if line.strip()]
     processes = dict(line.split(":", 1) for line in lines)
