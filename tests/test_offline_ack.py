@@ -246,6 +246,7 @@ def test_a_device_time_before_the_version_was_published_is_refused(client, order
     response = send(client, order, minutes_ago=65)
 
     refused(response, HTTPStatus.UNPROCESSABLE_ENTITY, offline_ack.BEHIND)
+    assert not acknowledged(officer, order).exists()
 
 
 def test_an_order_with_a_check_of_understanding_is_not_acknowledged_offline(
