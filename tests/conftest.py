@@ -132,6 +132,29 @@ def sergeant(precinct17):
 
 
 @pytest.fixture
+def sergeant75(precinct75):
+    """A supervisor of another precinct (the 75th)."""
+    return UserFactory(
+        email="sergeant75@agency.test",
+        name="Sgt. Ana Ruiz",
+        unit=precinct75,
+        role=User.Role.SUPERVISOR,
+    )
+
+
+@pytest.fixture
+def commander(manhattan):
+    """The supervisor of Manhattan South, the borough above the 17th Precinct."""
+    return UserFactory(
+        email="commander@agency.test",
+        name="Insp. Ray Donovan",
+        unit=manhattan,
+        role=User.Role.SUPERVISOR,
+        rank="Deputy Inspector",
+    )
+
+
+@pytest.fixture
 def outsider(precinct75):
     return UserFactory(email="outsider@agency.test", name="Pat Outsider", unit=precinct75)
 

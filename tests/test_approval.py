@@ -24,28 +24,6 @@ Event = NotificationEvent.Event
 
 
 @pytest.fixture
-def commander(manhattan):
-    return UserFactory(
-        email="commander@agency.test",
-        name="Insp. Ray Donovan",
-        unit=manhattan,
-        role=User.Role.SUPERVISOR,
-        rank="Deputy Inspector",
-    )
-
-
-@pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test",
-        name="Sgt. Ann Brooklyn",
-        unit=precinct75,
-        role=User.Role.SUPERVISOR,
-        rank="Sergeant",
-    )
-
-
-@pytest.fixture
 def borough_draft(sergeant, manhattan, commander):
     """The sergeant of the 17th writes to the whole borough: beyond his command."""
     return draft_bulletin(sergeant, manhattan, title="Manhattan South: guard the entrances")

@@ -9,21 +9,10 @@ from django.utils import timezone
 
 from bulletins.models import Bulletin, Notification, NotificationEvent
 from bulletins.services import approval
-from portal.models import User
-from tests.factories import UserFactory, draft_bulletin, published_bulletin
+from tests.factories import draft_bulletin, published_bulletin
 from tests.test_worker import celery_processes, wait_for  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
-
-
-@pytest.fixture
-def commander(manhattan):
-    return UserFactory(
-        email="commander@agency.test",
-        name="Insp. Ray Donovan",
-        unit=manhattan,
-        role=User.Role.SUPERVISOR,
-    )
 
 
 def sweep_at(moment):

@@ -21,16 +21,6 @@ pytestmark = pytest.mark.django_db
 DRAFTS = reverse("bulletins:drafts")
 
 
-@pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test",
-        name="Sgt. Other Precinct",
-        unit=precinct75,
-        role=User.Role.SUPERVISOR,
-    )
-
-
 def drafts_page(client, **query):
     return client.get(DRAFTS, query)
 

@@ -22,16 +22,6 @@ NOTE = "Armed officer at the front door"
 
 
 @pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test",
-        name="Sgt. Ana Ruiz",
-        unit=precinct75,
-        role=User.Role.SUPERVISOR,
-    )
-
-
-@pytest.fixture
 def squad_sergeant(squad17):
     return UserFactory(
         email="squad-sergeant@agency.test",

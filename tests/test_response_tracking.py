@@ -16,8 +16,7 @@ from django.utils import timezone
 from bulletins import coverage, evidence
 from bulletins.models import Bulletin, CannotComplyReason, Recipient
 from bulletins.services import reading, responses, tracking
-from portal.models import User
-from tests.factories import UserFactory, approver, published_bulletin
+from tests.factories import approver, published_bulletin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache_keys")]
 
@@ -34,16 +33,6 @@ def reasons(agency):
         label: CannotComplyReason.objects.create(agency=agency, label=label, position=position)
         for position, label in enumerate(labels)
     }
-
-
-@pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test",
-        name="Sgt. Ana Ruiz",
-        unit=precinct75,
-        role=User.Role.SUPERVISOR,
-    )
 
 
 def _answer(order, person, reasons, at, label="No partner available", detail=""):

@@ -49,14 +49,6 @@ def order(sergeant, officer, precinct17):
     return published_bulletin(sergeant, precinct17, priority=1)
 
 
-@pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test", name="Sgt. Ana Ruiz", unit=precinct75,
-        role=User.Role.SUPERVISOR,
-    )  # fmt: skip
-
-
 def answer(order, officer, reasons, *, now=None, label="No partner available", detail="", **kw):
     return responses.cannot_comply(
         order, user=officer, reason=reasons[label], detail=detail, now=now or timezone.now(), **kw

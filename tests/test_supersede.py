@@ -16,7 +16,7 @@ from lxml import etree
 from bulletins import cap
 from bulletins.models import Bulletin, NotificationEvent
 from bulletins.services import authoring, clock
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent
 from tests.factories import UserFactory, draft_bulletin, make_unit, published_bulletin
 from tests.test_api import bearer, post_json, token_for
 from tests.test_bulletin_views import bulletin_form
@@ -26,17 +26,6 @@ pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
 NEW_TITLE = "Paired patrols extended"
-
-
-@pytest.fixture
-def sergeant75(precinct75):
-    return UserFactory(
-        email="sergeant75@agency.test",
-        name="Sgt. Ann Brooklyn",
-        unit=precinct75,
-        role=User.Role.SUPERVISOR,
-        rank="Sergeant",
-    )
 
 
 @pytest.fixture

@@ -6,29 +6,16 @@ her feed."""
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import User
 from tests.browser.conftest import PHONE
 from tests.browser.test_accessibility import (
     assert_fits_a_phone,
     assert_no_serious_axe_violations,
     assert_tap_targets,
 )
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TITLE = "Manhattan South: guard station-house entrances on every tour"
-
-
-@pytest.fixture
-def commander(manhattan):
-    return UserFactory(
-        email="commander@agency.test",
-        name="Insp. Ray Donovan",
-        unit=manhattan,
-        role=User.Role.SUPERVISOR,
-        rank="Deputy Inspector",
-    )
 
 
 def test_the_sergeant_submits_the_commander_approves_at_360_px_the_officer_sees_it(
