@@ -37,7 +37,6 @@ from django.utils.safestring import mark_safe
 
 from bulletins import permissions
 from bulletins.caching.changes import recipients_counter
-from bulletins.models import Recipient
 from bulletins.services import tracking
 from portal import stamps
 from portal.models import User
@@ -120,7 +119,7 @@ def _watch(bulletin_id, scope, user, now):
 
 def compute(bulletin, user, scope, stamp, now):
     """Compute the figures (one GROUP BY over the recipients in scope), render and keep them."""
-    recipients = permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+    recipients = permissions.bulletin_recipients_in_scope(user, bulletin)
     coverage = tracking.Coverage(bulletin, recipients, now=now)
     summary = coverage.summary(on_leave=False)
     context = {

@@ -32,7 +32,7 @@ def _trackable_or_404(user, pk):
 
 
 def _scoped_recipients(user, bulletin):
-    return permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+    return permissions.bulletin_recipients_in_scope(user, bulletin)
 
 
 @never_cache

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bulletins import permissions
-from bulletins.models import Bulletin, Recipient
+from bulletins.models import Bulletin
 from bulletins.services import answers_tracking, tracking
 from portal.local_time import zone_name
 
@@ -35,9 +35,7 @@ def implemented_board(request, pk):
         .exclude(implemented_from=Bulletin.ImplementedFrom.NOBODY),
         pk=pk,
     )
-    recipients = permissions.recipients_in_scope(
-        request.user, Recipient.objects.filter(bulletin=bulletin)
-    )
+    recipients = permissions.bulletin_recipients_in_scope(request.user, bulletin)
     coverage = tracking.Coverage(bulletin, recipients)
     top, groups = tracking.group_breakdown(coverage.units())
     shown = request.GET.get("reported", "")

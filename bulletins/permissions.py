@@ -157,16 +157,28 @@ def can_remind(user, bulletin):
     )
 
 
-def recipients_in_scope(user, recipients):
-    """Narrows recipient rows to the people `user` oversees (by the unit they were told in)."""
+def recipients_in_scope(user, recipients, *, bulletin=None):
+    """Narrows recipient rows to the people `user` oversees (by the unit they were told in).
+    With `bulletin` (the one bulletin `recipients` are rows of), a whole agency's scope is
+    decided here from its agency: the rows stay read by the bulletin's key alone, with no join
+    to the bulletins (a bulletin published since the table's statistics were taken is estimated
+    at one row, and the join then costs a lookup per person told)."""
     if user.is_superuser:
         return recipients
     root = scope_root(user)
     if root is None or not user.has_perm(VIEW_COVERAGE):
         return recipients.none()
     if root.is_root():  # a whole agency: whoever its bulletins told (no list of units)
+        if bulletin is not None:
+            return recipients if bulletin.agency_id == root.pk else recipients.none()
         return recipients.filter(bulletin__agency_id=root.pk)
     return recipients.filter(unit_id__in=scope_unit_ids(user))
+
+
+def bulletin_recipients_in_scope(user, bulletin):
+    """The people told of `bulletin` whom `user` oversees (their recipient rows)."""
+    recipients = Recipient.objects.filter(bulletin_id=bulletin.pk)
+    return recipients_in_scope(user, recipients, bulletin=bulletin)
 
 
 def trackable_bulletins(user):

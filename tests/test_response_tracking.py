@@ -124,6 +124,20 @@ def test_the_split_by_unit_rolls_up_the_tree(story):
     assert top["own"]["required"] == 1 and top["own"]["implemented"] == 0
 
 
+def test_wrong_tries_count_for_the_people_in_scope_only(story, sergeant, sergeant75, outsider):
+    from bulletins import permissions
+
+    reading.answer_check(story, user=outsider, answers=[1], now=story.t0 + 40 * MINUTE)
+
+    def quiz(user):
+        recipients = permissions.recipients_in_scope(user, _everyone(story), bulletin=story)
+        return tracking.coverage_summary(story, recipients)["quiz"]
+
+    assert tracking.coverage_summary(story)["quiz"] == {"wrong": 4, "people": 3}
+    assert quiz(sergeant) == {"wrong": 3, "people": 2}
+    assert quiz(sergeant75) == {"wrong": 1, "people": 1}
+
+
 def test_a_sergeant_sees_the_split_of_his_own_people(story, sergeant):
     from bulletins import permissions
 

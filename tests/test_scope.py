@@ -76,3 +76,47 @@ def test_an_admin_follows_whoever_their_agencys_bulletins_told_and_nobody_elses(
 
     assert followed.count() == Recipient.objects.filter(bulletin=ours).count() > 0
     assert not followed.filter(bulletin=theirs).exists()
+
+
+def test_one_bulletins_people_in_an_admins_scope_are_read_without_a_join_to_bulletins(
+    admin, agency, sergeant, precinct17, squad17
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    elsewhere = make_unit("County Police")
+    other_admin = UserFactory(unit=elsewhere, role=User.Role.ADMIN)
+    UserFactory(unit=elsewhere)
+    ours = published_bulletin(sergeant, precinct17, title="Pair up in the 17th")
+    theirs = published_bulletin(other_admin, elsewhere, title="County order")
+    user = fresh(admin)
+    scope.scope_root(user)
+
+    with CaptureQueriesContext(connection) as captured:
+        told = list(permissions.bulletin_recipients_in_scope(user, ours))
+    # A bulletin published since the statistics were taken is estimated at one row: a join
+    # to the bulletins then costs a lookup per person told (seen at 36,000 people: 350 ms).
+    assert len(captured) == 1 and "bulletins_bulletin" not in captured[0]["sql"]
+    assert {row.user_id for row in told} == set(
+        ours.recipients.values_list("user_id", flat=True)
+    )
+    assert len(told) > 0
+    assert not permissions.bulletin_recipients_in_scope(user, theirs).exists()
+    assert not permissions.bulletin_recipients_in_scope(fresh(other_admin), ours).exists()
+
+
+def test_one_bulletins_people_in_a_supervisors_scope_are_those_of_their_units(
+    sergeant, precinct17, precinct75, squad17, agency, admin
+):
+    from tests.factories import UserFactory as People
+
+    People.create_batch(2, unit=precinct17)
+    People.create_batch(2, unit=squad17)
+    People.create_batch(3, unit=precinct75)
+    order = published_bulletin(admin, agency, title="Pair up everywhere")
+
+    told = permissions.bulletin_recipients_in_scope(fresh(sergeant), order)
+
+    units = set(told.values_list("unit_id", flat=True))
+    assert units == {precinct17.pk, squad17.pk}
+    assert told.count() == order.recipients.filter(unit__in=[precinct17, squad17]).count()

@@ -14,7 +14,7 @@ from bulletins.api import schemas
 from bulletins.api.auth import require_fresh_sign_in
 from bulletins.api.errors import ERROR_STATUSES, Error, InvalidFields
 from bulletins.forms import AmendForm, BulletinForm, LiftForm
-from bulletins.models import Bulletin, Receipt, Recipient, Response
+from bulletins.models import Bulletin, Receipt, Response
 from bulletins.services import authoring, clock, offline_ack, reading, responses, tracking
 from portal.scope import scope_unit_ids
 
@@ -340,5 +340,5 @@ def bulletin_lift(request, payload: schemas.LiftIn, bulletin_id: int = BulletinI
 def bulletin_coverage(request, bulletin_id: int = BulletinId):
     user = request.user
     bulletin = get_object_or_404(permissions.trackable_bulletins(user), pk=bulletin_id)
-    recipients = permissions.recipients_in_scope(user, Recipient.objects.filter(bulletin=bulletin))
+    recipients = permissions.bulletin_recipients_in_scope(user, bulletin)
     return tracking.coverage_summary(bulletin, recipients)

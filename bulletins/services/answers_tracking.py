@@ -2,9 +2,10 @@
 "I cannot comply", who reported an Order implemented and who was asked to, and the wrong tries
 at the check of understanding.
 
-Every figure reads the answers first (few, indexed by bulletin) and the recipient rows of those
-who answered through their (bulletin, user) key: never a scan of the audience. `tracking.Coverage`
-adds them to its figures; the overview and the implemented status board use them here.
+A bulletin's figures read its answers first (few, indexed by bulletin), apart, and then the
+recipient rows of those who answered through their (bulletin, user) key: never a scan of the
+audience. `tracking.Coverage` adds them to its figures; the overview and the implemented status
+board use them here.
 """
 
 from django.db.models import (
@@ -41,8 +42,10 @@ def answer_tally(bulletin, recipients):
     acknowledged, an open cannot-comply answer, any cannot-comply answer, reported implemented,
     people)]. One small GROUP BY over the recipient rows of those who answered (found through
     the bulletin's responses by their (bulletin, user) key), never a scan of the audience."""
+    answered = _people(Response.objects.filter(bulletin_id=bulletin.pk))
+    if not answered:
+        return []
     cannot = answers_of(bulletin, Response.Kind.CANNOT_COMPLY)
-    answered = Response.objects.filter(bulletin_id=bulletin.pk).values("user_id")
     current = When(acknowledged_version__gte=bulletin.ack_version, then=Value(True))
     return list(
         recipients.order_by()
@@ -68,14 +71,24 @@ def reporters_by_unit(recipients):
 
 def quiz_figures(bulletin, recipients):
     """Wrong tries at the check of understanding of the current material version (or later)
-    by `recipients`: {"wrong": tries, "people": how many people they were}."""
+    by `recipients`: {"wrong": tries, "people": how many people they were}. The wrong tries
+    are read first, then which of those who made them are among `recipients`."""
     wrong = QuizAttempt.objects.filter(
-        bulletin_id=bulletin.pk,
-        passed=False,
-        version__number__gte=bulletin.ack_version,
-        user_id__in=recipients.order_by().values("user_id"),
+        bulletin_id=bulletin.pk, passed=False, version__number__gte=bulletin.ack_version
     )
-    return wrong.aggregate(wrong=Count("pk"), people=Count("user_id", distinct=True))
+    tries = dict(
+        wrong.order_by().values("user_id").annotate(n=Count("pk")).values_list("user_id", "n")
+    )
+    counted = _people(recipients.filter(user_id__in=list(tries))) if tries else []
+    return {"wrong": sum(tries[pk] for pk in counted), "people": len(counted)}
+
+
+def _people(rows):
+    """The distinct people (user ids) of `rows`, read as a list: what a figure then looks up by
+    the (bulletin, user) key. Read first, apart, because the planner would otherwise start
+    from the recipients of a bulletin published since the statistics were taken, which it
+    estimates at one row, and compare each person told with every answer."""
+    return list(rows.order_by().values_list("user_id", flat=True).distinct())
 
 
 def cannot_comply_by_bulletin(user, bulletins):

@@ -233,7 +233,9 @@ def send_manual_reminder(bulletin, *, by, now):
         raise ValidationError(
             f"A reminder was sent recently. You can send the next reminder at {local:%H:%M}."
         )
-    outstanding = permissions.recipients_in_scope(by, chased(now).filter(bulletin=bulletin))
+    outstanding = permissions.recipients_in_scope(
+        by, chased(now).filter(bulletin=bulletin), bulletin=bulletin
+    )
     count = _insert_reminders(outstanding, step=0, unit=_escalation_unit(0), now=now, sent_by=by)
     audit.record("bulletin.manual_reminder", by=by, obj=bulletin, version=bulletin.version,
                  now=now, people=count, scope=reminder_scope(by))  # fmt: skip
