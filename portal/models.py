@@ -131,6 +131,13 @@ class User(AbstractBaseUser, PermissionsMixin):
             # Few people are on leave at once: coverage dashboards count them among the
             # outstanding through this small index instead of reading every member.
             models.Index(fields=["id"], condition=Q(is_on_leave=True), name="user_on_leave_idx"),
+            # The chain of command: the few active supervisors and admins among the members,
+            # whom every "cannot comply" and escalation looks up by unit (not a scan of all).
+            models.Index(
+                fields=["unit", "role"],
+                condition=Q(is_active=True, role__in=["supervisor", "admin"]),
+                name="user_chain_idx",
+            ),
         ]
 
     def __str__(self):
@@ -211,7 +218,11 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # An object's events, and those of one action on it (an Order's last reminder by
+            # hand, among its tens of thousands of acknowledgements), latest first.
+            models.Index(
+                fields=["object_type", "object_id", "action", "at"], name="audit_object_action_idx"
+            ),
             # What the sealer reads: the events not sealed yet, oldest first.
             models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed_idx"),
         ]

@@ -232,7 +232,7 @@ def overseers_of(unit):
         Q(role=User.Role.SUPERVISOR, unit__path__in=chain_paths(unit))
         | Q(role=User.Role.ADMIN, unit__path__startswith=unit.agency_path),
         is_active=True,
-    )
+    ).order_by()
 
 
 def _told(response):
