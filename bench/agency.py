@@ -177,7 +177,10 @@ def delete_bench_bulletins():
         deleted = _delete_with_dependents(cursor, Bulletin, "id", ids)
     # Autovacuum may be off (it is on the development machine): the 36,000-row tables the bench
     # deletes from are vacuumed here, or their dead rows pile up run after run.
-    _vacuum("bulletins_recipient", "bulletins_receipt", "bulletins_notification")
+    _vacuum(
+        "bulletins_recipient", "bulletins_receipt", "bulletins_notification",
+        "bulletins_quizattempt", "bulletins_response",
+    )  # fmt: skip
     return deleted
 
 

@@ -644,7 +644,7 @@ def _bump_feeds():
     from portal import stamps
     from portal.models import Unit
 
-    stamps.agency_changed(*Unit.get_root_nodes().values_list("pk", flat=True))
+    stamps.agency_changed(*Unit.objects.get_root_nodes().values_list("pk", flat=True))
 
 
 def phase_queries(bulletins, members):
