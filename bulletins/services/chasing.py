@@ -197,7 +197,8 @@ def reminder_scope(user):
 
 def last_manual_reminder(bulletin, user):
     """When someone last reminded, by hand, the people of `user`'s scope of `bulletin` (read
-    from the audit trail, indexed by object, rather than from its reminder rows)."""
+    from the audit trail, indexed by object, action and time, rather than from its reminder
+    rows)."""
     return (
         AuditEvent.objects.filter(
             object_type=bulletin._meta.label_lower,
