@@ -97,9 +97,7 @@ def test_one_bulletins_people_in_an_admins_scope_are_read_without_a_join_to_bull
     # A bulletin published since the statistics were taken is estimated at one row: a join
     # to the bulletins then costs a lookup per person told (seen at 36,000 people: 350 ms).
     assert len(captured) == 1 and "bulletins_bulletin" not in captured[0]["sql"]
-    assert {row.user_id for row in told} == set(
-        ours.recipients.values_list("user_id", flat=True)
-    )
+    assert {row.user_id for row in told} == set(ours.recipients.values_list("user_id", flat=True))
     assert len(told) > 0
     assert not permissions.bulletin_recipients_in_scope(user, theirs).exists()
     assert not permissions.bulletin_recipients_in_scope(fresh(other_admin), ours).exists()
