@@ -136,17 +136,26 @@ def _evidence(user, bulletin_id, version_number, now, request):
 # never rewrites one already acknowledged. Shared by both ways of acknowledging.
 _RECEIPT_COLUMNS = """(bulletin_id, version_id, user_id, opened_at, acknowledged_at, statement,
     content_hash, auth_method, ip, user_agent)"""
-_RECEIPT_UPSERT = """
-ON CONFLICT (user_id, version_id) DO UPDATE SET
-    acknowledged_at = EXCLUDED.acknowledged_at,
-    opened_at = COALESCE({receipt}.opened_at, EXCLUDED.opened_at),
-    statement = EXCLUDED.statement,
-    content_hash = EXCLUDED.content_hash,
-    auth_method = EXCLUDED.auth_method,
-    ip = EXCLUDED.ip,
-    user_agent = EXCLUDED.user_agent
-WHERE {receipt}.acknowledged_at IS NULL
-"""
+
+
+def receipt_upsert(table, *also):
+    """The ON CONFLICT clause of an acknowledgement's receipt in `table`: it completes a receipt
+    the person's first open wrote (keeping when they opened it) and never rewrites one already
+    acknowledged. `also`: more columns the acknowledgement sets (how it was made elsewhere)."""
+    sets = [
+        "acknowledged_at = EXCLUDED.acknowledged_at",
+        f"opened_at = COALESCE({table}.opened_at, EXCLUDED.opened_at)",
+        *(f"{column} = EXCLUDED.{column}" for column in
+          ("statement", "content_hash", "auth_method", "ip", "user_agent", *also)),
+    ]  # fmt: skip
+    return (
+        "\nON CONFLICT (user_id, version_id) DO UPDATE SET\n    "
+        + ",\n    ".join(sets)
+        + f"\nWHERE {table}.acknowledged_at IS NULL\n"
+    )
+
+
+_RECEIPT_UPSERT = receipt_upsert("{receipt}")
 # The receipt of a first open (nothing acknowledged, no evidence of how yet).
 _OPEN_SQL = (
     "INSERT INTO {receipt} " + _RECEIPT_COLUMNS

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from bulletins.caching import changes
 from bulletins.models import Bulletin, Receipt, Recipient, RollCall, RollCallPerson
-from bulletins.services.reading import authentication_summary
+from bulletins.services.reading import authentication_summary, receipt_upsert
 from bulletins.services.roll_call import titled
 from portal import audit
 from portal.models import AuditEvent
@@ -68,26 +68,14 @@ def paper_recorded(roll_call):
 
 def _receipt_sql(rows):
     """One INSERT of every receipt, completing a receipt a first open wrote and never
-    rewriting one acknowledged (as `reading` does); returns the (user, version) written."""
+    rewriting one acknowledged (`reading.receipt_upsert`); returns the (user, version) written."""
     table = Receipt._meta.db_table
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
+    upsert = receipt_upsert(table, "method", "roll_call_id", "recorded_by_id")
     return f"""
 INSERT INTO {table} (bulletin_id, version_id, user_id, opened_at, acknowledged_at, statement,
     content_hash, auth_method, ip, user_agent, method, roll_call_id, recorded_by_id)
-VALUES {values}
-ON CONFLICT (user_id, version_id) DO UPDATE SET
-    acknowledged_at = EXCLUDED.acknowledged_at,
-    opened_at = COALESCE({table}.opened_at, EXCLUDED.opened_at),
-    statement = EXCLUDED.statement,
-    content_hash = EXCLUDED.content_hash,
-    auth_method = EXCLUDED.auth_method,
-    ip = EXCLUDED.ip,
-    user_agent = EXCLUDED.user_agent,
-    method = EXCLUDED.method,
-    roll_call_id = EXCLUDED.roll_call_id,
-    recorded_by_id = EXCLUDED.recorded_by_id
-WHERE {table}.acknowledged_at IS NULL
-RETURNING user_id, version_id"""
+VALUES {values}{upsert}RETURNING user_id, version_id"""
 
 
 def _briefings(roll_call, now):
