@@ -23,8 +23,12 @@ from bulletins.offline import offline_bundle
 
 app_name = "bulletins"
 
+# The officer's feed, a bulletin and Acknowledge first: most requests at shift change are these,
+# and Django tries the patterns in order (portal.urls includes these first too).
 urlpatterns = [
     path("", views.feed, name="feed"),
+    path("bulletins/<int:pk>/", views.bulletin_detail, name="detail"),
+    path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
     path("feed/items", views.feed_items, name="feed_items"),
     path("away/", while_away.while_away, name="while_away"),
     path("offline/bundle", offline_bundle, name="offline_bundle"),
@@ -41,14 +45,12 @@ urlpatterns = [
         template_pages.template_archive,
         name="template_archive",
     ),
-    path("bulletins/<int:pk>/", views.bulletin_detail, name="detail"),
     path("bulletins/<int:pk>/edit", views.bulletin_edit, name="edit"),
     path("bulletins/<int:pk>/preview", views.bulletin_preview, name="preview"),
     path("bulletins/<int:pk>/publish", views.bulletin_publish, name="publish"),
     path("bulletins/<int:pk>/amend", views.bulletin_amend, name="amend"),
     path("bulletins/<int:pk>/lift", views.bulletin_lift, name="lift"),
     path("bulletins/<int:pk>/reaffirm", views.bulletin_reaffirm, name="reaffirm"),
-    path("bulletins/<int:pk>/acknowledge", views.bulletin_acknowledge, name="acknowledge"),
     path(
         "bulletins/<int:pk>/acknowledge-offline",
         offline_ack.bulletin_acknowledge_offline,

@@ -16,6 +16,9 @@ audit_patterns = (
 )
 
 urlpatterns = [
+    # First: the officers' pages and actions (the feed, a bulletin, Acknowledge) are most of the
+    # requests at shift change, and Django tries the patterns in order.
+    path("", include("bulletins.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("manifest.webmanifest", manifest, name="manifest"),
@@ -53,7 +56,6 @@ urlpatterns = [
     path("people/<int:pk>/unlock", people_views.person_unlock, name="person_unlock"),
     path("people/<int:pk>/deactivate", people_views.person_deactivate, name="person_deactivate"),
     path("api/", include("bulletins.api.urls")),
-    path("", include("bulletins.urls")),
 ]
 
 handler500 = "portal.views.server_error"
