@@ -1,6 +1,7 @@
 """The Redis cache backend (portal.cache): one client per connection pool, against real Redis."""
 
 import threading
+import warnings
 
 import pytest
 from django.core.cache import cache, caches
@@ -41,11 +42,15 @@ def test_the_shared_client_reads_writes_and_counts_from_many_threads():
     cache.delete_many(["test:cache:counter", "test:cache:a", "test:cache:b"])
 
 
-def test_a_hit_counts_and_sets_its_expiry_once():
+def test_a_hit_counts_and_sets_its_expiry_once(redis_commands):
     key = "test:cache:hits"
     cache.delete(key)
 
-    counts = [cache.hit(key, 90) for _ in range(3)]
+    counts = [cache.hit(key, 90)]  # the first use loads the script into Redis
+    with redis_commands() as sent:
+        counts += [cache.hit(key, 90) for _ in range(2)]
+
+    assert sent == ["EVALSHA", "EVALSHA"]  # one round trip, one command, each
 
     redis_key = cache.make_and_validate_key(key)
     client = cache._cache.get_client(write=True)
@@ -87,3 +92,12 @@ def test_incr_many_counts_every_key_that_exists_in_one_round_trip(redis_commands
     assert values == {keys[0]: 16, keys[1]: None, keys[2]: 13}
     assert cache.get_many(keys) == {keys[0]: 16, keys[2]: 13}  # the missing key not started
     cache.delete_many(keys)
+
+
+def test_any_key_redis_takes_is_used_without_memcached_warnings():
+    key = "test:cache:a key with spaces and more than 250 characters " + "x" * 250
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django's memcached check would warn
+        cache.set(key, "kept", 30)
+        assert cache.get(key) == "kept"
+    cache.delete(key)
