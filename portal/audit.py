@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -68,8 +68,15 @@ def client_ip(request):
         address = forwarded[-trusted]
     else:
         address = request.META.get("REMOTE_ADDR", "")
+    return _address(address.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(text):
+    """`text` as an address is written (IPv6 compressed), or None: parsed once per address seen
+    lately, not on every audited request."""
     try:
-        return str(ipaddress.ip_address(address.strip()))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None
 
@@ -138,9 +145,10 @@ def insert_each(event, *, source, replace):
     database by its model field as `save()` adapts it, so the event is the one `record()` would
     write. Params are named `event_*`."""
     sql, fields = _insert_shape(source, tuple(sorted(replace.items())))
+    real = connections[DEFAULT_DB_ALIAS]  # not the proxy: one lookup, not one per field
     params = {
         f"event_{field.column}": field.get_db_prep_value(
-            getattr(event, field.attname), connection, prepared=True
+            getattr(event, field.attname), real, prepared=True
         )
         for field in fields
     }

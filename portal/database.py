@@ -40,7 +40,7 @@ import functools
 import operator
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Q
 
 
@@ -72,13 +72,14 @@ def prepared_cursor():
     connection instead of once per request. PostgreSQL only."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+    real = connections[DEFAULT_DB_ALIAS]  # not the proxy: one lookup, not six
+    real.close_if_health_check_failed()
+    real.ensure_connection()
+    real.validate_thread_sharing()
+    cursor = ServerBindingCursor(real.connection)
+    if real.queries_logged:
+        return real.make_debug_cursor(cursor)
+    return real.make_cursor(cursor)
 
 
 def search(queryset, text, fields):

@@ -146,3 +146,20 @@ def test_a_forwarded_header_shorter_than_the_proxies_is_a_refused_sign_in_not_an
 
     assert response.status_code == HTTPStatus.OK
     assert last_audited_ip() == BALANCER
+
+
+@pytest.mark.parametrize(
+    ("peer", "written"),
+    [
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),  # compressed, as stored
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("not an address", None),
+        ("", None),
+    ],
+)
+def test_the_peer_address_is_written_normalised_or_not_at_all(proxies, peer, written):
+    proxies(0)
+    request = RequestFactory().get("/", REMOTE_ADDR=peer)
+
+    # Twice: the second answer comes from the addresses parsed lately, and is the same.
+    assert audit.client_ip(request) == audit.client_ip(request) == written
