@@ -956,9 +956,13 @@ class ResponseEscalation(models.Model):
 class QuizAttempt(models.Model):
     """One try at a version's check of understanding. Evidence: never deleted."""
 
-    bulletin = models.ForeignKey(Bulletin, on_delete=models.PROTECT, related_name="+")
+    # No index of their own for the bulletin and the person: the two below lead with them (an
+    # attempt is written at each try, beside the acknowledgement: two index writes fewer).
+    bulletin = models.ForeignKey(
+        Bulletin, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     version = models.ForeignKey(BulletinVersion, on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
     answers = models.JSONField(default=list)
     passed = models.BooleanField()
     created_at = models.DateTimeField()
