@@ -82,6 +82,7 @@ def test_acknowledge_records_evidence(client, sergeant, officer):
     )
 
     assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == reverse("bulletins:detail", args=[bulletin.pk])
     receipt = Receipt.objects.get(user=officer, bulletin=bulletin)
     assert receipt.acknowledged_at is not None
     assert receipt.statement == reading.ACKNOWLEDGEMENT_STATEMENT
@@ -94,6 +95,23 @@ def test_acknowledge_records_evidence(client, sergeant, officer):
     assert recipient.acknowledged_version == 1
     event = AuditEvent.objects.get(action="bulletin.acknowledge", actor=officer)
     assert (event.actor, event.object_version, event.ip) == (officer, 1, "10.1.2.3")
+
+
+@pytest.mark.parametrize("version", ["1", "9"])
+def test_acknowledge_goes_back_to_the_bulletin_also_under_a_path_prefix(
+    client, sergeant, officer, version
+):
+    """Recorded or refused (a version that does not exist): back to the bulletin's page, under
+    the prefix the portal is served at."""
+    bulletin = published_bulletin(sergeant, sergeant.unit)
+    client.force_login(officer)
+    url = reverse("bulletins:acknowledge", args=[bulletin.pk])
+
+    plain = client.post(url, {"version": version})
+    prefixed = client.post(url, {"version": version}, SCRIPT_NAME="/portal")
+
+    assert plain["Location"] == f"/bulletins/{bulletin.pk}/"
+    assert prefixed["Location"] == f"/portal/bulletins/{bulletin.pk}/"
 
 
 def test_acknowledging_twice_records_once(client, sergeant, officer):
